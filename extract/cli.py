@@ -1,0 +1,154 @@
+"""`tbp-extract`: click commands, each a thin layer over a plain function.
+
+Exit codes: 0 success; 1 some files failed (the rest landed; re-run to retry them); 2 bad configuration or
+arguments (nothing written); 3 the source or the warehouse could not be reached; 4 another extract holds the lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from extract.config import Config, load_config, parse_date
+from extract.errors import ConfigError, PipelineError
+from extract.logs import setup_logging
+
+
+def _date(_ctx, param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value, f"--{param.name}")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _config(config_dir: str | None, target: str | None) -> Config:
+    environ = dict(os.environ)
+    if target:
+        environ["TBP_TARGET"] = target
+    return load_config(config_dir, environ)
+
+
+def _reports_errors(command):
+    """Turn the pipeline's errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except PipelineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+config_dir_option = click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with instruments.yml, pipeline.yml, s3.yml, database.yml (default: $TBP_CONFIG_DIR or config).",
+)
+target_option = click.option(
+    "--target",
+    type=click.Choice(["duckdb", "postgres"]),
+    default=None,
+    help="Warehouse to land into (default: $TBP_TARGET or duckdb).",
+)
+
+
+@click.group()
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (default: $LOG_LEVEL or INFO).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Default: $LOG_FORMAT.")
+def main(log_level: str | None, log_format: str | None) -> None:
+    """Load Polygon/Massive day-aggregate flat files into the warehouse's landing tables."""
+    setup_logging(log_level, log_format)
+
+
+@main.command()
+@click.option("--start", callback=_date, help="First session date (default: start_date in pipeline.yml).")
+@click.option("--end", callback=_date, help="Last session date (default: today in New York).")
+@click.option("--tickers", default=None, help="Comma-separated tickers to land (default: the land_scope).")
+@click.option("--group", default=None, help="A ticker group from instruments.yml to land.")
+@click.option("--dry-run", is_flag=True, help="Print what would be fetched and loaded; change nothing.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads.")
+@config_dir_option
+@target_option
+@_reports_errors
+def run(start, end, tickers, group, dry_run, workers, config_dir, target) -> None:
+    """List the source, fetch what the manifest lacks, and land it (one transaction a file)."""
+    from extract.run import RunOptions, run_extract
+
+    cfg = _config(config_dir, target)
+    options = RunOptions(
+        start=start,
+        end=end,
+        tickers=tuple((tickers or "").split(",")) if tickers else (),
+        group=group,
+        dry_run=dry_run,
+        workers=workers,
+    )
+    summary = run_extract(cfg, options)
+    for line in summary.lines():
+        click.echo(line)
+    sys.exit(summary.exit_code)
+
+
+@main.command("check-config")
+@config_dir_option
+@target_option
+@_reports_errors
+def check_config(config_dir, target) -> None:
+    """Validate the configuration and the environment; say what is wrong."""
+    cfg = _config(config_dir, target)
+    click.echo(
+        f"config {cfg.config_dir}: {len(cfg.instruments)} instruments "
+        f"({len(cfg.active_tickers())} active), groups: {', '.join(sorted(cfg.groups)) or 'none'}"
+    )
+    click.echo(f"source: {cfg.source or f's3://{cfg.s3.bucket}/{cfg.s3.prefix} at {cfg.s3.endpoint}'}")
+    target_desc = cfg.database.duckdb_path if cfg.target == "duckdb" else cfg.database.postgres.describe()
+    click.echo(f"target: {cfg.target} ({target_desc})")
+    problems = cfg.validate_environment()
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        sys.exit(2)
+    click.echo("ok")
+
+
+@main.command("demo-data")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--start", callback=_date, default="2023-01-01", show_default=True)
+@click.option("--end", callback=_date, default="2024-12-31", show_default=True)
+@click.option(
+    "--tickers",
+    "ticker_count",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    help="How many tickers a day file holds (the configured ones included).",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@config_dir_option
+@_reports_errors
+def demo_data(out_dir, start, end, ticker_count, seed, config_dir) -> None:
+    """Write a deterministic synthetic mirror in the real key layout and file format."""
+    from extract.demo import DemoSpec, write_demo_mirror
+
+    cfg = _config(config_dir, None)
+    spec = DemoSpec(
+        start=start,
+        end=end,
+        ticker_count=ticker_count,
+        seed=seed,
+        include_tickers=tuple(cfg.all_tickers()),
+        prefix=cfg.s3.prefix,
+    )
+    written = write_demo_mirror(out_dir, spec)
+    click.echo(f"wrote {written.files} day files, {written.rows} rows, into {out_dir}")

@@ -1,0 +1,134 @@
+"""What both warehouses share: the landing tables (one DDL that DuckDB and PostgreSQL both accept)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from extract.config import Instrument
+from extract.plan import FileLoad, ManifestEntry
+
+LANDING_COLUMNS = (
+    "ticker",
+    "volume",
+    "open",
+    "close",
+    "high",
+    "low",
+    "window_start",
+    "transactions",
+    "source_key",
+    "source_etag",
+    "file_date",
+    "loaded_at",
+    "run_id",
+)
+
+
+def landing_ddl(schema: str) -> list[str]:
+    return [
+        f"create schema if not exists {schema}",
+        f"""create table if not exists {schema}.day_aggs (
+            ticker text not null, volume double precision, open double precision,
+            close double precision, high double precision, low double precision,
+            window_start bigint, transactions bigint,
+            source_key text not null, source_etag text not null, file_date date not null,
+            loaded_at timestamptz not null, run_id text not null)""",
+        f"""create table if not exists {schema}.rejected_rows (
+            source_key text not null, source_etag text not null, file_date date not null,
+            line bigint, column_name text, error text, raw_line text,
+            loaded_at timestamptz not null, run_id text not null)""",
+        f"""create table if not exists {schema}.load_manifest (
+            source_key text not null, etag text not null, size bigint not null, file_date date not null,
+            rows_landed bigint not null, rows_rejected bigint not null, tickers text,
+            loaded_at timestamptz not null, run_id text not null)""",
+        f"""create table if not exists {schema}.instruments (
+            ticker text primary key, name text not null, type text not null, exchange text not null,
+            sector text not null, active boolean not null, updated_at timestamptz not null)""",
+        f"""create table if not exists {schema}.extract_runs (
+            run_id text primary key, started_at timestamptz not null, finished_at timestamptz,
+            target text not null, source text not null, outcome text not null,
+            files_listed bigint, files_loaded bigint, files_skipped bigint, files_failed bigint,
+            rows_landed bigint, rows_rejected bigint, message text)""",
+    ]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What every landed row is stamped with."""
+
+    source_key: str
+    source_etag: str
+    file_date: date
+    loaded_at: datetime
+    run_id: str
+
+    def values(self) -> list:
+        return [self.source_key, self.source_etag, self.file_date, self.loaded_at, self.run_id]
+
+
+@dataclass(frozen=True)
+class LandResult:
+    rows: int
+    rejected: int
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    started_at: datetime
+    target: str
+    source: str
+    outcome: str = "running"
+    finished_at: datetime | None = None
+    files_listed: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    rows_landed: int = 0
+    rows_rejected: int = 0
+    message: str = ""
+
+    def values(self) -> list:
+        return [
+            self.run_id,
+            self.started_at,
+            self.finished_at,
+            self.target,
+            self.source,
+            self.outcome,
+            self.files_listed,
+            self.files_loaded,
+            self.files_skipped,
+            self.files_failed,
+            self.rows_landed,
+            self.rows_rejected,
+            self.message,
+        ]
+
+
+RUN_COLUMNS = (
+    "run_id, started_at, finished_at, target, source, outcome, files_listed, files_loaded, "
+    "files_skipped, files_failed, rows_landed, rows_rejected, message"
+)
+
+
+def ticker_filter(load: FileLoad) -> tuple[str, list]:
+    """A DuckDB predicate on the parsed rows for this load, with its parameters."""
+    if load.tickers is not None:
+        return "list_contains(?::varchar[], ticker)", [sorted(load.tickers)]
+    if load.skip_tickers:
+        return "not list_contains(?::varchar[], ticker)", [sorted(load.skip_tickers)]
+    return "true", []
+
+
+def encode_tickers(tickers: frozenset[str] | None) -> str | None:
+    return None if tickers is None else ",".join(sorted(tickers))
+
+
+def manifest_entry(key: str, etag: str, size: int, tickers: str | None) -> ManifestEntry:
+    return ManifestEntry(key, etag, int(size), None if tickers is None else frozenset(tickers.split(",")))
+
+
+def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
+    return [[i.ticker, i.name, i.type, i.exchange, i.sector, i.active, now] for i in instruments]

@@ -1,0 +1,100 @@
+"""Parse one day file with DuckDB's CSV reader and an explicit schema (no type guessing)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from extract.errors import FileDefectError
+
+HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
+# volume is a double: recent files carry fractional volumes.
+COLUMN_TYPES = {
+    "ticker": "VARCHAR",
+    "volume": "DOUBLE",
+    "open": "DOUBLE",
+    "close": "DOUBLE",
+    "high": "DOUBLE",
+    "low": "DOUBLE",
+    "window_start": "BIGINT",
+    "transactions": "BIGINT",
+}
+PARSED_TABLE = "parsed_day_file"
+REJECTS_TABLE = "parsed_day_file_rejects"
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A day file read into the temporary table PARSED_TABLE of the connection that parsed it."""
+
+    rows: int
+    rejected: int
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """First value of a query, fetched whole (DuckDB refuses new work while a result is unfinished)."""
+    rows = conn.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def check_header(path: Path, key: str) -> None:
+    try:
+        with gzip.open(path, "rt", newline="") as stream:
+            first_line = stream.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise FileDefectError(f"{key}: cannot read: {exc}") from None
+    if not first_line:
+        raise FileDefectError(f"{key}: empty file (no header, no rows)")
+    found = tuple(name.strip() for name in first_line.strip().split(","))
+    if found != HEADER:
+        raise FileDefectError(f"{key}: line 1: header is {','.join(found)!r}, expected {','.join(HEADER)!r}")
+
+
+def _columns_literal() -> str:
+    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMN_TYPES.items()) + "}"
+
+
+def parse_file(conn: duckdb.DuckDBPyConnection, path: Path, key: str) -> ParsedFile:
+    """Read the file into temp tables: good rows in PARSED_TABLE, unparsable lines in REJECTS_TABLE.
+
+    A line whose value cannot be cast (or with the wrong number of fields) is kept aside with its line
+    number, column and raw text, and the rest of the file still loads.
+    """
+    check_header(path, key)
+    conn.execute(f"drop table if exists temp.{PARSED_TABLE}")
+    conn.execute(f"drop table if exists temp.{REJECTS_TABLE}")
+    try:
+        conn.execute(
+            f"""
+            create temp table {PARSED_TABLE} as
+            select * from read_csv(
+                ?, columns = {_columns_literal()}, header = true, auto_detect = false, delim = ',',
+                quote = '"', compression = 'gzip', store_rejects = true,
+                rejects_table = 'reject_errors_scan', rejects_scan = 'reject_scans_scan'
+            )
+            """,
+            [str(path)],
+        )
+        conn.execute(
+            f"""
+            create temp table {REJECTS_TABLE} as
+            select line, column_name, error_type, error_message, csv_line
+            from reject_errors_scan
+            """
+        )
+    except duckdb.Error as exc:
+        raise FileDefectError(f"{key}: cannot parse: {exc}") from None
+    finally:
+        conn.execute("drop table if exists reject_errors_scan")
+        conn.execute("drop table if exists reject_scans_scan")
+    rows = scalar(conn, f"select count(*) from {PARSED_TABLE}")
+    rejected = scalar(conn, f"select count(*) from {REJECTS_TABLE}")
+    if rows + rejected == 0:
+        raise FileDefectError(f"{key}: no data rows after the header")
+    if rows == 0:
+        raise FileDefectError(f"{key}: none of its {rejected} rows could be parsed; check the file format")
+    return ParsedFile(rows=rows, rejected=rejected)

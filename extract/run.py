@@ -1,0 +1,236 @@
+"""One extract run: list -> plan -> fetch (parallel) -> parse and land (one transaction a file) -> summary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from extract.config import Config, validate_ticker
+from extract.errors import ConfigError, NotInPlanError, PipelineError, WarehouseError
+from extract.land.common import Lineage, RunRecord
+from extract.plan import FileLoad, Plan, make_plan
+from extract.sources import RemoteFile, Source, make_source
+
+log = logging.getLogger("extract")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    start: date | None = None
+    end: date | None = None
+    tickers: tuple[str, ...] = ()
+    group: str | None = None
+    dry_run: bool = False
+    workers: int | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    source: str
+    target: str
+    start: date
+    end: date
+    files_listed: int = 0
+    already_loaded: int = 0
+    planned: dict[str, int] = field(default_factory=dict)
+    files_loaded: int = 0
+    rows_landed: int = 0
+    rows_rejected: int = 0
+    not_in_plan: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    dry_run: bool = False
+    would_load: list[FileLoad] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    @property
+    def outcome(self) -> str:
+        if self.dry_run:
+            return "dry-run"
+        return "failed" if self.failed else "success"
+
+    def lines(self) -> list[str]:
+        rate = self.rows_landed / self.seconds if self.seconds else 0.0
+        lines = [
+            f"run {self.run_id}: {self.outcome} ({self.source} -> {self.target}, {self.start} .. {self.end})",
+            f"files: listed {self.files_listed}, already loaded {self.already_loaded}, "
+            f"planned {sum(self.planned.values())} {self.planned or ''}".rstrip(),
+        ]
+        if self.dry_run:
+            lines += [f"would load {load.remote.key} ({load.reason})" for load in self.would_load]
+            return lines
+        lines.append(
+            f"loaded {self.files_loaded} files, {self.rows_landed} rows landed, {self.rows_rejected} rows "
+            f"rejected, not in plan {len(self.not_in_plan)}, failed {len(self.failed)}, "
+            f"{self.seconds:.1f}s, {rate:,.0f} rows/s"
+        )
+        lines += [f"not in plan: {key}" for key in self.not_in_plan]
+        lines += [f"FAILED {key}: {message}" for key, message in sorted(self.failed.items())]
+        return lines
+
+
+def resolve_tickers(cfg: Config, tickers: tuple[str, ...], group: str | None) -> frozenset[str] | None:
+    """The tickers this run lands, or None for every row of each file."""
+    if tickers and group:
+        raise ConfigError("give --tickers or --group, not both")
+    if tickers:
+        return frozenset(validate_ticker(t.strip(), "--tickers") for t in tickers if t.strip())
+    if group:
+        return frozenset(cfg.group(group))
+    if cfg.pipeline.land_scope == "configured":
+        return frozenset(cfg.all_tickers())
+    return None
+
+
+def today_in_new_york() -> date:
+    return datetime.now(NEW_YORK).date()
+
+
+def open_warehouse(cfg: Config, read_only: bool = False):
+    if cfg.target == "postgres":
+        from extract.land.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(cfg.database.postgres, cfg.database.landing_schema, read_only=read_only)
+    from extract.land.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(
+        cfg.database.duckdb_path,
+        cfg.database.landing_schema,
+        cfg.database.postgres.lock_timeout_seconds,
+        read_only=read_only,
+    )
+
+
+def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) -> RunSummary:
+    start = options.start or cfg.pipeline.start_date
+    end = options.end or today_in_new_york()
+    if start > end:
+        raise ConfigError(f"start date {start} is after end date {end}")
+    tickers = resolve_tickers(cfg, options.tickers, options.group)
+    source = source or make_source(cfg.source, cfg.s3)
+    started = time.monotonic()
+    summary = RunSummary(
+        run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        source=source.description,
+        target=cfg.target,
+        start=start,
+        end=end,
+        dry_run=options.dry_run,
+    )
+    listing = source.list_files(start, end)
+    summary.files_listed = len(listing)
+    with open_warehouse(cfg, read_only=options.dry_run) as warehouse:
+        if not options.dry_run:
+            warehouse.ensure_schema()
+            warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
+        plan = make_plan(listing, warehouse.manifest(), tickers)
+        summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
+        log.info(
+            "listed %d files, %d already loaded, plan %s", len(listing), plan.already_loaded, summary.planned
+        )
+        if options.dry_run:
+            summary.would_load = plan.loads
+            return summary
+        run = RunRecord(summary.run_id, datetime.now(UTC), cfg.target, source.description)
+        warehouse.record_run(run)
+        try:
+            _load_all(cfg, options, source, warehouse, plan, summary)
+        except BaseException:
+            summary.seconds = time.monotonic() - started
+            _finish_run(warehouse, run, summary, "aborted")
+            raise
+        summary.seconds = time.monotonic() - started
+        _finish_run(warehouse, run, summary, summary.outcome)
+    return summary
+
+
+def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) -> None:
+    run.finished_at = datetime.now(UTC)
+    run.outcome = outcome
+    run.files_listed, run.files_loaded = summary.files_listed, summary.files_loaded
+    run.files_skipped, run.files_failed = summary.already_loaded, len(summary.failed)
+    run.rows_landed, run.rows_rejected = summary.rows_landed, summary.rows_rejected
+    run.message = "; ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items()))[:2000]
+    try:
+        warehouse.record_run(run)
+    except PipelineError as exc:
+        log.warning("could not record the run's outcome: %s", exc)
+
+
+def _load_all(
+    cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary
+) -> None:
+    workers = options.workers or cfg.pipeline.download_workers
+    cache_dir = cfg.pipeline.cache_dir
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool,
+        _progress(len(plan.loads)) as advance,
+    ):
+        futures: dict[Future, FileLoad] = {
+            pool.submit(source.fetch, load.remote, cache_dir): load for load in plan.loads
+        }
+        for future in as_completed(futures):
+            load = futures[future]
+            try:
+                _land_one(warehouse, load, future.result(), summary)
+            except NotInPlanError as exc:
+                summary.not_in_plan.append(load.remote.key)
+                log.warning("%s", exc)
+            except WarehouseError:
+                for other in futures:
+                    other.cancel()
+                raise
+            except PipelineError as exc:
+                summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
+                log.error("%s", exc)
+            advance()
+
+
+def _land_one(warehouse, load: FileLoad, path, summary: RunSummary) -> None:
+    began = time.monotonic()
+    remote: RemoteFile = load.remote
+    lineage = Lineage(remote.key, remote.etag, remote.file_date, datetime.now(UTC), summary.run_id)
+    result = warehouse.land(path, load, lineage)
+    summary.files_loaded += 1
+    summary.rows_landed += result.rows
+    summary.rows_rejected += result.rejected
+    log.info(
+        "loaded %s (%s): %d rows, %d rejected, %.3fs",
+        remote.key,
+        load.reason,
+        result.rows,
+        result.rejected,
+        time.monotonic() - began,
+    )
+
+
+@contextmanager
+def _progress(total: int) -> Iterator:
+    """A rich progress bar on a terminal; nothing extra (the per-file log lines) otherwise."""
+    if not sys.stderr.isatty() or total == 0:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("loading", total=total)
+        yield lambda: progress.advance(task)
