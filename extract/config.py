@@ -131,9 +131,7 @@ class Config:
                     "(or set TBP_SOURCE to a local mirror folder)"
                 )
         elif not Path(self.source).is_dir():
-            problems.append(
-                f"TBP_SOURCE={self.source} is neither s3://bucket[/prefix] nor an existing folder"
-            )
+            problems.append(f"TBP_SOURCE={self.source} is neither s3://bucket[/prefix] nor an existing folder")
         if self.target == "postgres" and not self.database.postgres.host:
             problems.append("DB_HOST must be set for TBP_TARGET=postgres")
         return problems
@@ -287,9 +285,7 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
             raise ConfigError(f"{file}: group '{name}' must be a list of tickers")
         unknown = [m for m in members if m not in tickers]
         if unknown:
-            raise ConfigError(
-                f"{file}: group '{name}' names tickers not in instruments: {', '.join(unknown)}"
-            )
+            raise ConfigError(f"{file}: group '{name}' names tickers not in instruments: {', '.join(unknown)}")
         groups[str(name)] = tuple(members)
     return tuple(instruments), groups
 
@@ -299,9 +295,7 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
     section = _section(data, file, "pipeline")
     land_scope = str(section.get("land_scope", "all"))
     if land_scope not in LAND_SCOPES:
-        raise ConfigError(
-            f"{file}: key 'land_scope' must be one of {', '.join(LAND_SCOPES)}, not '{land_scope}'"
-        )
+        raise ConfigError(f"{file}: key 'land_scope' must be one of {', '.join(LAND_SCOPES)}, not '{land_scope}'")
     return PipelineConfig(
         dataset=str(_required(section, file, "dataset")).strip("/"),
         start_date=parse_date(_required(section, file, "start_date"), f"{file}: key 'start_date'"),

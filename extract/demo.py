@@ -73,9 +73,7 @@ def is_session(day: date) -> bool:
 
 
 def sessions(start: date, end: date) -> list[date]:
-    return [
-        start + timedelta(days=n) for n in range((end - start).days + 1) if is_session(start + timedelta(n))
-    ]
+    return [start + timedelta(days=n) for n in range((end - start).days + 1) if is_session(start + timedelta(n))]
 
 
 def window_start_ns(day: date) -> int:
@@ -152,9 +150,7 @@ def write_demo_mirror(out_dir: Path, spec: DemoSpec) -> Written:
     """Write one gzip CSV a session under out_dir/<prefix>/YYYY/MM/; the same spec writes the same bytes."""
     rng = random.Random(spec.seed)
     configured = list(dict.fromkeys(spec.include_tickers))
-    tickers = sorted(
-        configured + _synthetic_tickers(rng, max(0, spec.ticker_count - len(configured)), set(configured))
-    )
+    tickers = sorted(configured + _synthetic_tickers(rng, max(0, spec.ticker_count - len(configured)), set(configured)))
     walks = {ticker: _Walk(rng) for ticker in tickers}
     always = set(configured)
     files = rows = 0

@@ -138,9 +138,7 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
             warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
         plan = make_plan(listing, warehouse.manifest(), tickers)
         summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
-        log.info(
-            "listed %d files, %d already loaded, plan %s", len(listing), plan.already_loaded, summary.planned
-        )
+        log.info("listed %d files, %d already loaded, plan %s", len(listing), plan.already_loaded, summary.planned)
         if options.dry_run:
             summary.would_load = plan.loads
             return summary
@@ -170,9 +168,7 @@ def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) ->
         log.warning("could not record the run's outcome: %s", exc)
 
 
-def _load_all(
-    cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary
-) -> None:
+def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary) -> None:
     workers = options.workers or cfg.pipeline.download_workers
     cache_dir = cfg.pipeline.cache_dir
     with (

@@ -29,9 +29,7 @@ from extract.plan import FileLoad, ManifestEntry
 class DuckDBWarehouse:
     """The embedded warehouse. A file lock beside the database keeps extracts one at a time."""
 
-    def __init__(
-        self, path: Path, schema: str, lock_timeout_seconds: int = 60, read_only: bool = False
-    ) -> None:
+    def __init__(self, path: Path, schema: str, lock_timeout_seconds: int = 60, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self.schema = schema
@@ -102,9 +100,7 @@ class DuckDBWarehouse:
         ).fetchall()[0][0]
         if not exists:
             return []
-        rows = self.conn.execute(
-            f"select source_key, etag, size, tickers from {self.schema}.load_manifest"
-        ).fetchall()
+        rows = self.conn.execute(f"select source_key, etag, size, tickers from {self.schema}.load_manifest").fetchall()
         return [manifest_entry(*row) for row in rows]
 
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
@@ -114,8 +110,7 @@ class DuckDBWarehouse:
             parsed = parse_file(conn, path, lineage.source_key)
             predicate, params = ticker_filter(load)
             rows = conn.execute(
-                f"insert into {self.schema}.day_aggs select p.*, ?, ?, ?, ?, ? "
-                f"from {PARSED_TABLE} p where {predicate}",
+                f"insert into {self.schema}.day_aggs select p.*, ?, ?, ?, ?, ? from {PARSED_TABLE} p where {predicate}",
                 lineage.values() + params,
             ).fetchall()[0][0]
             rejected = 0 if load.reason == "widened" else parsed.rejected

@@ -1,0 +1,52 @@
+{#-
+    Keys, indexes and (where TimescaleDB is installed) the hypertable and its compression, applied on every run:
+    a --full-refresh recreates the table, so nothing here may assume an earlier run set it up.
+-#}
+{% macro apply_timescale_settings(relation) %}
+    {{ return(adapter.dispatch('apply_timescale_settings', 'tickerbars')(relation)) }}
+{% endmacro %}
+
+{% macro default__apply_timescale_settings(relation) %}
+    select 1
+{% endmacro %}
+
+{% macro postgres__apply_timescale_settings(relation) %}
+    {%- set table = relation.identifier -%}
+    create unique index if not exists {{ table }}__ticker_trade_date_key on {{ relation }} (ticker, trade_date);
+    create index if not exists {{ table }}__trade_date_idx on {{ relation }} (trade_date);
+    {%- if execute and timescaledb_installed() %}
+        {%- set hypertable = load_result_rows(
+            "select compression_enabled from timescaledb_information.hypertables"
+            ~ " where hypertable_schema = '" ~ relation.schema ~ "' and hypertable_name = '" ~ table ~ "'"
+        ) %}
+        {%- if hypertable | length == 0 %}
+    select create_hypertable(
+        '{{ relation }}'::regclass,
+        by_range('trade_date', interval '{{ var("hypertable_chunk_interval") }}'),
+        if_not_exists => true,
+        migrate_data => true
+    );
+        {%- endif %}
+        {%- if hypertable | length == 0 or not hypertable[0][0] %}
+    alter table {{ relation }} set (
+        timescaledb.compress,
+        timescaledb.compress_segmentby = 'ticker',
+        timescaledb.compress_orderby = 'trade_date'
+    );
+        {%- endif %}
+    select add_compression_policy(
+        '{{ relation }}'::regclass, interval '{{ var("compress_after") }}', if_not_exists => true
+    );
+    {%- elif execute %}
+        {{ log("fct_daily_bars: hypertable step skipped: the timescaledb extension is not installed in this "
+               ~ "database (plain PostgreSQL table with the same keys and indexes)", info=True) }}
+    {%- endif %}
+{% endmacro %}
+
+{% macro timescaledb_installed() %}
+    {{ return(load_result_rows("select 1 from pg_extension where extname = 'timescaledb'") | length > 0) }}
+{% endmacro %}
+
+{% macro load_result_rows(sql) %}
+    {{ return(run_query(sql).rows) }}
+{% endmacro %}

@@ -1,0 +1,125 @@
+{#-
+    The bars of the configured instruments from the current version of each day file, each checked.
+    A re-published file (new ETag) replaces every row of its older version: delete+insert on source_key.
+    quarantine_reason is null for a clean bar; otherwise the bar stays out of fct_daily_bars.
+-#}
+{{ config(unique_key='source_key') }}
+
+with
+
+manifest as (
+
+    select * from {{ ref('stg_polygon__load_manifest') }}
+
+),
+
+instruments as (
+
+    select ticker from {{ ref('stg_reference__instruments') }}
+
+),
+
+current_versions as (
+
+    select * from {{ ref('int_files__current_versions') }}
+
+),
+
+{% if is_incremental() %}
+
+changed_files as (
+
+    select distinct source_key
+    from manifest
+    where loaded_at >= (
+        select {{ dbt.dateadd('day', -var('lookback_days'), 'max(loaded_at)') }} from {{ this }}
+    )
+
+),
+
+new_instruments as (
+
+    select ticker
+    from instruments
+    where ticker not in (select distinct ticker from {{ this }})
+
+),
+
+{% endif %}
+
+bars as (
+
+    select stg.*
+    from {{ ref('stg_polygon__day_aggs') }} as stg
+    inner join current_versions
+        on
+            stg.source_key = current_versions.source_key
+            and stg.source_etag = current_versions.source_etag
+    where
+        stg.ticker in (select instruments.ticker from instruments)
+        {% if is_incremental() %}
+            and (
+                stg.source_key in (select changed_files.source_key from changed_files)
+                -- a newly configured ticker brings its whole history: every file is rebuilt
+                or exists (select 1 from new_instruments)
+            )
+        {% endif %}
+
+),
+
+exact_copies_ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by
+                source_key, ticker, trade_date, open, high, low, close, volume, transactions
+            order by loaded_at desc
+        ) as copy_rank
+    from bars
+
+),
+
+distinct_bars as (
+
+    select
+        *,
+        count(*) over (partition by source_key, ticker, trade_date) as bars_in_file
+    from exact_copies_ranked
+    where copy_rank = 1
+
+),
+
+checked as (
+
+    select
+        ticker,
+        trade_date,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        transactions,
+        window_start_ns,
+        source_key,
+        source_etag,
+        file_date,
+        loaded_at,
+        run_id,
+        case
+            when trade_date <> file_date then 'date_mismatch'
+            when bars_in_file > 1 then 'conflicting_duplicate'
+            when
+                open is null or high is null or low is null or close is null or volume is null
+                then 'missing_value'
+            when least(open, high, low, close) <= 0 then 'non_positive_price'
+            when volume < 0 then 'negative_volume'
+            when high < greatest(open, close, low) or low > least(open, close) then 'ohlc_inconsistent'
+        end as quarantine_reason
+
+    from distinct_bars
+
+)
+
+select * from checked

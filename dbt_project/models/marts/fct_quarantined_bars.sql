@@ -1,0 +1,75 @@
+{#- Every row kept out of fct_daily_bars, with the reason: one place to look. -#}
+with
+
+checked as (
+
+    select * from {{ ref('int_day_aggs__checked') }}
+    where quarantine_reason is not null
+
+),
+
+rejected as (
+
+    select * from {{ ref('stg_polygon__rejected_rows') }}
+
+),
+
+current_versions as (
+
+    select * from {{ ref('int_files__current_versions') }}
+
+),
+
+failed_checks as (
+
+    select
+        ticker,
+        trade_date,
+        file_date,
+        source_key,
+        source_etag,
+        quarantine_reason,
+        cast(null as text) as detail,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        transactions,
+        cast(null as text) as raw_line,
+        cast(null as bigint) as line_number,
+        loaded_at
+    from checked
+
+),
+
+unparsable as (
+
+    select
+        rejected.ticker,
+        cast(null as date) as trade_date,
+        rejected.file_date,
+        rejected.source_key,
+        rejected.source_etag,
+        'unparsable' as quarantine_reason,
+        rejected.column_name || ': ' || rejected.parse_error as detail,
+        cast(null as double precision) as open,
+        cast(null as double precision) as high,
+        cast(null as double precision) as low,
+        cast(null as double precision) as close,
+        cast(null as double precision) as volume,
+        cast(null as bigint) as transactions,
+        rejected.raw_line,
+        rejected.line_number,
+        rejected.loaded_at
+    from rejected
+    inner join current_versions
+        on
+            rejected.source_key = current_versions.source_key
+            and rejected.source_etag = current_versions.source_etag
+
+)
+
+select * from failed_checks
+union all
+select * from unparsable

@@ -1,0 +1,31 @@
+with
+
+source as (
+
+    select * from {{ source('polygon', 'day_aggs') }}
+
+),
+
+renamed as (
+
+    select
+        cast(ticker as text) as ticker,
+        {{ epoch_ns_to_session_date('window_start') }} as trade_date,
+        cast(open as double precision) as open,
+        cast(high as double precision) as high,
+        cast(low as double precision) as low,
+        cast(close as double precision) as close,
+        cast(volume as double precision) as volume,
+        cast(transactions as bigint) as transactions,
+        cast(window_start as bigint) as window_start_ns,
+        source_key,
+        source_etag,
+        file_date,
+        loaded_at,
+        run_id
+
+    from source
+
+)
+
+select * from renamed
