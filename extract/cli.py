@@ -152,3 +152,37 @@ def demo_data(out_dir, start, end, ticker_count, seed, config_dir) -> None:
     )
     written = write_demo_mirror(out_dir, spec)
     click.echo(f"wrote {written.files} day files, {written.rows} rows, into {out_dir}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@config_dir_option
+@target_option
+@_reports_errors
+def status(as_json, config_dir, target) -> None:
+    """Per ticker: first and last session, sessions present and missing, coverage; the last run; quarantine."""
+    import json
+
+    from extract.status import warehouse_status
+
+    result = warehouse_status(_config(config_dir, target))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), default=str, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("ticker", "first", "last", "present", "missing", "coverage %")
+    for t in result.tickers:
+        coverage = "" if t.coverage_pct is None else f"{t.coverage_pct:.2f}"
+        table.add_row(t.ticker, str(t.first_session or ""), str(t.last_session or ""), str(t.sessions_present),
+                      str(t.sessions_missing), coverage)
+    console = Console()
+    console.print(table)
+    if result.last_run:
+        run = result.last_run
+        console.print(f"last run {run['run_id']}: {run['outcome']}, {run['files_loaded']} files, "
+                      f"{run['rows_landed']} rows, {run['files_failed']} failed, finished {run['finished_at']}")
+    console.print(f"rows in quarantine: {result.quarantined_rows}")
+    for problem in result.problems:
+        console.print(f"[yellow]{problem}[/yellow]")

@@ -27,23 +27,21 @@ current_versions as (
 
 {% if is_incremental() %}
 
-changed_files as (
+    changed_files as (
 
-    select distinct source_key
-    from manifest
-    where loaded_at >= (
-        select {{ dbt.dateadd('day', -var('lookback_days'), 'max(loaded_at)') }} from {{ this }}
-    )
+        select distinct source_key
+        from manifest
+        where loaded_at >= {{ lookback_floor(this) }}
 
-),
+    ),
 
-new_instruments as (
+    new_instruments as (
 
-    select ticker
-    from instruments
-    where ticker not in (select distinct ticker from {{ this }})
+        select ticker
+        from instruments
+        where ticker not in (select distinct ticker from {{ this }})
 
-),
+    ),
 
 {% endif %}
 

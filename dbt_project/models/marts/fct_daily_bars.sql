@@ -38,10 +38,7 @@ candidates as (
         checked.ticker in (select active_instruments.ticker from active_instruments)
         {% if is_incremental() %}
             and (
-                checked.loaded_at >= (
-                    select {{ dbt.dateadd('day', -var('lookback_days'), 'max(loaded_at)') }}
-                    from {{ this }}
-                )
+                checked.loaded_at >= {{ lookback_floor(this) }}
                 or checked.ticker not in (select distinct ticker from {{ this }})
             )
         {% endif %}

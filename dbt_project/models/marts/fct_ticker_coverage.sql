@@ -1,4 +1,4 @@
-{#- Per configured ticker: sessions with a bar against sessions whose market file was loaded since it first appeared. -#}
+{#- Per configured ticker: sessions with a bar against sessions loaded since its first bar. -#}
 with
 
 bars as (
@@ -40,7 +40,7 @@ expected as (
         count(*) as sessions_loaded
     from present
     inner join loaded_sessions
-        on loaded_sessions.session_date >= present.first_session
+        on present.first_session <= loaded_sessions.session_date
     group by present.ticker
 
 )

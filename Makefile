@@ -1,0 +1,62 @@
+# tickerbars pipeline: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= data/demo-mirror
+DEMO_START ?= 2023-01-01
+DEMO_END ?= 2024-12-31
+EXTRACT_ARGS ?=
+
+export TBP_TARGET ?= duckdb
+export DUCKDB_PATH ?= warehouse/tbp.duckdb
+# dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
+export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
+
+.PHONY: help setup demo extract build test lint docs bench db-up db-down clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+profiles.yml:
+	cp profiles.example.yml profiles.yml
+
+setup: $(BIN)/.installed profiles.yml ## Create .venv, install the project, write profiles.yml from the example
+
+$(DEMO_DIR)/.complete: | $(BIN)/.installed
+	$(BIN)/tbp-extract demo-data $(DEMO_DIR) --start $(DEMO_START) --end $(DEMO_END)
+	touch $@
+
+demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror into DuckDB, then per-ticker status
+	TBP_SOURCE=$(DEMO_DIR) $(BIN)/tbp-extract run --start $(DEMO_START) --end $(DEMO_END) $(EXTRACT_ARGS)
+	$(BIN)/dbt build
+	$(BIN)/tbp-extract status
+
+extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
+	$(BIN)/tbp-extract run $(EXTRACT_ARGS)
+
+build: setup ## dbt build (models and tests) on TBP_TARGET
+	$(BIN)/dbt build
+
+lint: setup ## ruff and sqlfluff
+	$(BIN)/ruff check extract tests
+	$(BIN)/ruff format --check extract tests
+	$(BIN)/sqlfluff lint dbt_project/models
+
+test: lint ## Every test (unit, S3 on moto, PostgreSQL, dbt end to end) with coverage of extract/
+	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80
+
+docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
+	$(BIN)/dbt docs generate
+	$(BIN)/dbt docs serve --port 8080
+
+clean: ## Remove the warehouse, caches and dbt's target folder (not .venv, not the demo mirror)
+	rm -rf warehouse target logs .cache .pytest_cache .coverage
