@@ -175,14 +175,22 @@ def status(as_json, config_dir, target) -> None:
     table = Table("ticker", "first", "last", "present", "missing", "coverage %")
     for t in result.tickers:
         coverage = "" if t.coverage_pct is None else f"{t.coverage_pct:.2f}"
-        table.add_row(t.ticker, str(t.first_session or ""), str(t.last_session or ""), str(t.sessions_present),
-                      str(t.sessions_missing), coverage)
+        table.add_row(
+            t.ticker,
+            str(t.first_session or ""),
+            str(t.last_session or ""),
+            str(t.sessions_present),
+            str(t.sessions_missing),
+            coverage,
+        )
     console = Console()
     console.print(table)
     if result.last_run:
         run = result.last_run
-        console.print(f"last run {run['run_id']}: {run['outcome']}, {run['files_loaded']} files, "
-                      f"{run['rows_landed']} rows, {run['files_failed']} failed, finished {run['finished_at']}")
+        console.print(
+            f"last run {run['run_id']}: {run['outcome']}, {run['files_loaded']} files, "
+            f"{run['rows_landed']} rows, {run['files_failed']} failed, finished {run['finished_at']}"
+        )
     console.print(f"rows in quarantine: {result.quarantined_rows}")
     for problem in result.problems:
         console.print(f"[yellow]{problem}[/yellow]")

@@ -167,6 +167,7 @@ def substitute(value: Any, env: dict[str, str], where: str) -> Any:
         if default is not None:
             return default
         file, _, key = where.partition(":")
+        key = key.lstrip(".")
         raise ConfigError(f"{file}: key '{key}' needs environment variable {name}, which is not set")
 
     return _VARIABLE.sub(replace, value)
@@ -196,11 +197,21 @@ def load_config(config_dir: str | Path | None = None, environ: dict[str, str] | 
     )
 
 
+class _StringDatesLoader(yaml.SafeLoader):
+    """Safe YAML that leaves dates as text, so a bad date gets our message rather than a YAML error."""
+
+
+_StringDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _read_yaml(path: Path, env: dict[str, str]) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: file is missing")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_StringDatesLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -82,8 +82,13 @@ def parse_file(conn: duckdb.DuckDBPyConnection, path: Path, key: str) -> ParsedF
         conn.execute(
             f"""
             create temp table {REJECTS_TABLE} as
-            select line, column_name, error_type, error_message, csv_line
+            select
+                line,
+                string_agg(distinct column_name, ',') as column_name,
+                string_agg(error_message, '; ') as error_message,
+                any_value(csv_line) as csv_line
             from reject_errors_scan
+            group by line
             """
         )
     except duckdb.Error as exc:

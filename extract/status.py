@@ -57,7 +57,9 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         status.tickers = [
             TickerStatus(r[0], r[1], r[2], int(r[3]), int(r[4]), None if r[5] is None else float(r[5])) for r in rows
         ]
-        status.quarantined_rows = int(_query(cfg, f"select count(*) from {ANALYTICS_SCHEMA}.fct_quarantined_bars")[0][0])
+        status.quarantined_rows = int(
+            _query(cfg, f"select count(*) from {ANALYTICS_SCHEMA}.fct_quarantined_bars")[0][0]
+        )
     except Exception as exc:  # noqa: BLE001 - any missing table means dbt has not built yet
         status.problems.append(f"dbt models not built yet ({type(exc).__name__}): run `make build`")
     schema = cfg.database.landing_schema
@@ -70,8 +72,17 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
     except Exception:  # noqa: BLE001 - no extract has run yet
         runs = []
     if runs:
-        keys = ("run_id", "started_at", "finished_at", "outcome", "files_loaded", "files_failed", "rows_landed",
-                "message")
-        status.last_run = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(keys, runs[0],
-                                                                                                  strict=True)}
+        keys = (
+            "run_id",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "files_loaded",
+            "files_failed",
+            "rows_landed",
+            "message",
+        )
+        status.last_run = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(keys, runs[0], strict=True)
+        }
     return status

@@ -1,0 +1,143 @@
+"""Shared fixtures: configs pointed at temporary warehouses, small demo mirrors, day files with defects, dbt."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from extract.config import Config, load_config
+from extract.demo import DemoSpec, day_file_key, window_start_ns, write_demo_mirror
+from extract.parse import HEADER
+
+REPO = Path(__file__).resolve().parents[1]
+PREFIX = "us_stocks_sip/day_aggs_v1"
+CONFIGURED = ("AAPL", "MSFT", "NVDA", "GOOGL", "AMZN", "META", "JPM", "BRK.B", "XOM", "JNJ", "SPY", "QQQ")
+SMALL_START, SMALL_END = date(2024, 1, 2), date(2024, 2, 29)
+
+
+def write_day_file(root: Path, day: date, lines: list[str], header: str = ",".join(HEADER)) -> Path:
+    """A day file with exactly these data lines, in the real layout under root."""
+    path = root / day_file_key(PREFIX, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(("\n".join([header, *lines]) + "\n").encode(), mtime=0))
+    return path
+
+
+def bar_line(ticker: str, day: date, close: float = 10.0, volume: str = "1000", stamp_day: date | None = None) -> str:
+    """A consistent bar line: open 1% under close, high and low around both."""
+    open_ = round(close * 0.99, 4)
+    return (
+        f"{ticker},{volume},{open_},{close},{round(close * 1.01, 4)},{round(open_ * 0.99, 4)},"
+        f"{window_start_ns(stamp_day or day)},42"
+    )
+
+
+def read_mirror_rows(root: Path) -> dict[tuple[str, date], dict]:
+    """Every row of every day file under root, keyed by (ticker, file date), read with Python's csv."""
+    import csv
+
+    from extract.sources import date_from_key
+
+    rows = {}
+    for path in sorted(root.rglob("*.csv.gz")):
+        day = date_from_key(path.as_posix())
+        with gzip.open(path, "rt", newline="") as stream:
+            for row in csv.DictReader(stream):
+                rows[(row["ticker"], day)] = row
+    return rows
+
+
+@pytest.fixture(scope="session")
+def small_mirror(tmp_path_factory) -> Path:
+    """Two months of sessions, 80 tickers including the configured ones (read-only: copy before changing)."""
+    root = tmp_path_factory.mktemp("mirror")
+    write_demo_mirror(root, DemoSpec(SMALL_START, SMALL_END, ticker_count=80, seed=11, include_tickers=CONFIGURED))
+    return root
+
+
+@pytest.fixture
+def mirror(small_mirror, tmp_path) -> Path:
+    """A private, writable copy of the small mirror."""
+    root = tmp_path / "mirror"
+    shutil.copytree(small_mirror, root)
+    return root
+
+
+@pytest.fixture
+def config_dir(tmp_path) -> Path:
+    """A private, writable copy of the repository's config folder."""
+    target = tmp_path / "config"
+    shutil.copytree(REPO / "config", target)
+    return target
+
+
+@pytest.fixture
+def base_env(tmp_path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "DUCKDB_PATH": str(tmp_path / "warehouse" / "tbp.duckdb"),
+        "TBP_CACHE_DIR": str(tmp_path / "cache"),
+        "TBP_LOCK_TIMEOUT_SECONDS": "5",
+        "TBP_TARGET": "duckdb",
+    }
+
+
+@pytest.fixture
+def make_config(config_dir, base_env) -> Callable[..., Config]:
+    def make(**overrides: str) -> Config:
+        return load_config(config_dir, {**base_env, **overrides})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    found = str(candidate) if candidate.exists() else shutil.which("dbt")
+    if not found:
+        pytest.fail("dbt is not installed in this environment: run `make setup`")
+    return found
+
+
+@pytest.fixture
+def run_dbt(dbt_executable, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run dbt for real against this repository's project, with its own profiles, target and log folders."""
+    profiles = tmp_path / "dbt_profiles"
+    profiles.mkdir()
+    shutil.copy(REPO / "profiles.example.yml", profiles / "profiles.yml")
+
+    def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+        command = [
+            dbt_executable,
+            *args,
+            "--project-dir",
+            str(REPO),
+            "--profiles-dir",
+            str(profiles),
+            "--target-path",
+            str(tmp_path / "dbt_target"),
+            "--log-path",
+            str(tmp_path / "dbt_logs"),
+        ]
+        result = subprocess.run(
+            command,
+            env={**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=900,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
+        return result
+
+    return run

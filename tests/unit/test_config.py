@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import pytest
+
+from extract.config import Secret, load_config, substitute, validate_ticker
+from extract.errors import ConfigError
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def test_repository_config_loads_twelve_instruments_and_groups():
+    cfg = load_config(REPO_CONFIG, {"DUCKDB_PATH": "x.duckdb"})
+    assert len(cfg.all_tickers()) == 12
+    assert sum(i.type == "etf" for i in cfg.instruments) == 2
+    assert cfg.group("etfs") == ["SPY", "QQQ"]
+    assert "BRK.B" in cfg.all_tickers()
+    assert cfg.pipeline.lookback_days == 10
+    assert cfg.s3.endpoint == "https://files.massive.com"
+    assert cfg.database.duckdb_path == Path("x.duckdb")
+
+
+def test_variables_take_environment_then_default():
+    env = {"SET": "value"}
+    assert substitute("${SET}", env, "f.yml:k") == "value"
+    assert substitute("a-${UNSET:-fallback}-b", env, "f.yml:k") == "a-fallback-b"
+    assert substitute({"x": ["${SET:-no}"]}, env, "f.yml:") == {"x": ["value"]}
+
+
+def test_missing_variable_names_file_key_and_variable(config_dir, base_env):
+    (config_dir / "s3.yml").write_text("s3:\n  endpoint: ${MY_ENDPOINT}\n  bucket: b\n  prefix: p\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir, base_env)
+    assert str(error.value) == "s3.yml: key 's3.endpoint' needs environment variable MY_ENDPOINT, which is not set"
+
+
+@pytest.mark.parametrize("ticker", ["AAPL", "BRK.B", "ABRpD", "ACAHW", "A", "BF-B"])
+def test_real_ticker_spellings_are_accepted(ticker):
+    assert validate_ticker(ticker) == ticker
+
+
+@pytest.mark.parametrize("ticker", ["aapl", "A B", "", "TOOLONGTICKER1", "$SPY", "A;DROP"])
+def test_invalid_tickers_are_refused(ticker):
+    with pytest.raises(ConfigError, match="not a valid ticker"):
+        validate_ticker(ticker)
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        ("pipeline.yml", "pipeline:\n  dataset: d\n  start_date: 2020-13-01\n", "must be a date"),
+        (
+            "pipeline.yml",
+            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  download_workers: 0\n",
+            "key 'download_workers' must be a positive integer, not '0'",
+        ),
+        (
+            "pipeline.yml",
+            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  land_scope: some\n",
+            "key 'land_scope' must be one of all, configured",
+        ),
+        (
+            "instruments.yml",
+            "instruments:\n  - {ticker: aapl, name: n, type: stock, exchange: X, sector: S}\n",
+            "'aapl' is not a valid ticker",
+        ),
+        ("instruments.yml", "instruments:\n  - {ticker: AAPL, name: n}\n", "is missing type, exchange, sector"),
+        (
+            "instruments.yml",
+            "instruments:\n  - {ticker: AAPL, name: n, type: s, exchange: X, sector: S}\ngroups:\n  g: [MSFT]\n",
+            "group 'g' names tickers not in instruments: MSFT",
+        ),
+        ("database.yml", "database: [1]\n", "missing section 'database'"),
+        ("s3.yml", "s3: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_says_what_to_fix(config_dir, base_env, file, text, message):
+    (config_dir / file).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(config_dir, base_env)
+
+
+def test_unknown_group_lists_the_known_ones(make_config):
+    with pytest.raises(ConfigError, match=r"unknown group 'energy' \(groups in instruments.yml: etfs, financials"):
+        make_config().group("energy")
+
+
+def test_missing_config_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="config folder '.*nowhere' does not exist"):
+        load_config(tmp_path / "nowhere", {})
+
+
+def test_unknown_target_is_refused(make_config):
+    with pytest.raises(ConfigError, match="TBP_TARGET must be one of duckdb, postgres"):
+        make_config(TBP_TARGET="oracle")
+
+
+def test_secrets_never_show_in_reprs(make_config):
+    cfg = make_config(POLYGON_S3_SECRET_KEY="s3cr3t-value", DB_PASSWORD="pg-pass-value")
+    assert cfg.s3.secret_key.get() == "s3cr3t-value"
+    text = repr(cfg) + str(cfg.s3) + cfg.database.postgres.describe()
+    assert "s3cr3t-value" not in text and "pg-pass-value" not in text
+    assert repr(Secret("x")) == "Secret('***')"
+
+
+def test_dotenv_is_read_when_present_and_environment_wins(config_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("# comment\nexport DB_NAME=from_dotenv\nDB_USER='dotenv_user'\n")
+    cfg = load_config(config_dir, {"DB_USER": "shell_user"})
+    assert cfg.database.postgres.dbname == "from_dotenv"
+    assert cfg.database.postgres.user == "shell_user"
+
+
+def test_environment_problems_are_reported(make_config, tmp_path):
+    assert "POLYGON_S3_ACCESS_KEY" in make_config(TBP_SOURCE="s3://flatfiles").validate_environment()[0]
+    assert "neither s3://" in make_config(TBP_SOURCE=str(tmp_path / "missing")).validate_environment()[0]
+    assert make_config(TBP_SOURCE=str(tmp_path)).validate_environment() == []
