@@ -141,3 +141,51 @@ def run_dbt(dbt_executable, tmp_path) -> Callable[..., subprocess.CompletedProce
         return result
 
     return run
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> str:
+    """A real S3 protocol server (moto in server mode) on loopback."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+S3_CREDENTIALS = {"POLYGON_S3_ACCESS_KEY": "test-access-key", "POLYGON_S3_SECRET_KEY": "test-secret-key-value"}
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint, request):
+    """An empty bucket of its own for each test, and a function that uploads a mirror's files into it."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test-access-key",
+        aws_secret_access_key="test-secret-key-value",
+    )
+    name = "flatfiles-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    client.create_bucket(Bucket=name)
+
+    def upload(root: Path) -> int:
+        count = 0
+        for path in sorted(root.rglob("*.csv.gz")):
+            client.upload_file(str(path), name, path.relative_to(root).as_posix())
+            count += 1
+        return count
+
+    return name, client, upload

@@ -1,0 +1,144 @@
+"""The extractor against a real DuckDB file and a local mirror."""
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from extract.errors import ConfigError, LockTimeoutError
+from extract.land.duckdb import DuckDBWarehouse
+from extract.run import RunOptions, run_extract
+from tests.conftest import PREFIX, SMALL_END, SMALL_START, bar_line, read_mirror_rows, write_day_file
+
+WHOLE_RANGE = RunOptions(start=SMALL_START, end=SMALL_END)
+
+
+def query(cfg, sql: str) -> list[tuple]:
+    with duckdb.connect(str(cfg.database.duckdb_path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_backfill_lands_every_row_once_with_lineage(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    summary = run_extract(cfg, WHOLE_RANGE)
+    expected = read_mirror_rows(small_mirror)
+    assert summary.exit_code == 0 and summary.failed == {}
+    assert summary.files_loaded == summary.files_listed == 41
+    assert summary.rows_landed == len(expected)
+    landed = query(
+        cfg, "select ticker, file_date, volume, close, source_key, source_etag, run_id from landing.day_aggs"
+    )
+    assert len({(t, d) for t, d, *_ in landed}) == len(landed) == len(expected)
+    ticker, day, volume, close, key, etag, run_id = landed[0]
+    assert volume == float(expected[(ticker, day)]["volume"]) and close == float(expected[(ticker, day)]["close"])
+    assert key == f"{PREFIX}/{day:%Y/%m/%Y-%m-%d}.csv.gz" and len(etag) == 32 and run_id == summary.run_id
+    manifest = query(cfg, "select count(*), sum(rows_landed) from landing.load_manifest")
+    assert manifest == [(41, len(expected))]
+    assert query(cfg, "select count(*) from landing.instruments") == [(12,)]
+    assert query(cfg, "select outcome, files_loaded from landing.extract_runs") == [("success", 41)]
+
+
+def test_a_rerun_of_the_same_range_loads_nothing(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    first = run_extract(cfg, WHOLE_RANGE)
+    second = run_extract(cfg, WHOLE_RANGE)
+    assert second.files_loaded == 0 and second.already_loaded == 41
+    assert query(cfg, "select count(*) from landing.day_aggs") == [(first.rows_landed,)]
+
+
+def test_a_dry_run_changes_nothing(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    preview = run_extract(cfg, RunOptions(start=SMALL_START, end=SMALL_END, dry_run=True))
+    assert not cfg.database.duckdb_path.exists()
+    assert len(preview.would_load) == 41 and "would load" in preview.lines()[-1]
+    run_extract(cfg, RunOptions(start=SMALL_START, end=date(2024, 1, 31)))
+    before = query(cfg, "select count(*) from landing.day_aggs")
+    preview = run_extract(cfg, RunOptions(start=SMALL_START, end=SMALL_END, dry_run=True))
+    assert [load.remote.file_date.month for load in preview.would_load] == [2] * 20
+    assert query(cfg, "select count(*) from landing.day_aggs") == before
+
+
+def test_a_narrow_run_then_a_wide_run_lands_each_row_exactly_once(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    run_extract(cfg, RunOptions(start=SMALL_START, end=SMALL_END, group="etfs"))
+    assert query(cfg, "select distinct ticker from landing.day_aggs order by 1") == [("QQQ",), ("SPY",)]
+    run_extract(cfg, RunOptions(start=SMALL_START, end=SMALL_END, tickers=("SPY", "AAPL")))
+    wide = run_extract(cfg, WHOLE_RANGE)
+    assert wide.planned == {"widened": 41}
+    counts = query(cfg, "select count(*), count(distinct (ticker, file_date)) from landing.day_aggs")
+    assert counts == [(len(read_mirror_rows(small_mirror)),) * 2]
+    assert run_extract(cfg, WHOLE_RANGE).files_loaded == 0
+
+
+def test_land_scope_configured_keeps_only_the_configured_tickers(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror), TBP_LAND_SCOPE="configured")
+    run_extract(cfg, WHOLE_RANGE)
+    assert query(cfg, "select count(distinct ticker) from landing.day_aggs") == [(12,)]
+
+
+def test_a_republished_file_is_loaded_again_and_kept_beside_the_old_copy(make_config, mirror):
+    cfg = make_config(TBP_SOURCE=str(mirror))
+    run_extract(cfg, WHOLE_RANGE)
+    day = date(2024, 2, 1)
+    write_day_file(mirror, day, [bar_line("AAPL", day, close=99.0)])
+    summary = run_extract(cfg, WHOLE_RANGE)
+    assert summary.planned == {"changed": 1} and summary.rows_landed == 1
+    versions = query(cfg, f"select count(distinct source_etag) from landing.day_aggs where file_date = '{day}'")
+    assert versions == [(2,)]
+
+
+def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, mirror):
+    cfg = make_config(TBP_SOURCE=str(mirror))
+    truncated = mirror / PREFIX / "2024/01/2024-01-10.csv.gz"
+    good_bytes = truncated.read_bytes()
+    truncated.write_bytes(good_bytes[: len(good_bytes) // 2])
+    write_day_file(mirror, date(2024, 1, 11), [bar_line("AAPL", date(2024, 1, 11))], header="a,b")
+    summary = run_extract(cfg, WHOLE_RANGE)
+    assert summary.exit_code == 1
+    assert set(summary.failed) == {f"{PREFIX}/2024/01/2024-01-10.csv.gz", f"{PREFIX}/2024/01/2024-01-11.csv.gz"}
+    assert "not a whole gzip file" in summary.failed[f"{PREFIX}/2024/01/2024-01-10.csv.gz"]
+    assert "FAILED us_stocks_sip/day_aggs_v1/2024/01/2024-01-11.csv.gz: line 1: header is" in "\n".join(summary.lines())
+    assert summary.files_loaded == 39
+    assert query(cfg, "select count(*) from landing.day_aggs where file_date in ('2024-01-10', '2024-01-11')") == [(0,)]
+    assert query(cfg, "select outcome, files_failed from landing.extract_runs") == [("failed", 2)]
+
+    truncated.write_bytes(good_bytes)
+    write_day_file(mirror, date(2024, 1, 11), [bar_line("AAPL", date(2024, 1, 11))])
+    retry = run_extract(cfg, WHOLE_RANGE)
+    assert retry.exit_code == 0 and retry.files_loaded == 2
+
+
+def test_unparsable_lines_are_kept_aside_and_the_rest_of_the_file_lands(make_config, mirror):
+    cfg = make_config(TBP_SOURCE=str(mirror))
+    day = date(2024, 1, 10)
+    bad = "MSFT,12,1.0,abc,1,1,1704862800000000000,5"
+    write_day_file(mirror, day, [bar_line("AAPL", day), bad])
+    summary = run_extract(cfg, WHOLE_RANGE)
+    assert summary.rows_rejected == 1 and summary.exit_code == 0
+    assert query(cfg, "select line, column_name, raw_line from landing.rejected_rows") == [(3, "close", bad)]
+    assert query(cfg, f"select ticker from landing.day_aggs where file_date = '{day}'") == [("AAPL",)]
+
+
+def test_a_second_extract_waits_for_the_lock_then_gives_up_clearly(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror), TBP_LOCK_TIMEOUT_SECONDS="1")
+    holder = DuckDBWarehouse(cfg.database.duckdb_path, "landing", 60)
+    refused = pytest.raises(LockTimeoutError, match="another extract is loading into .*tbp.duckdb; waited 1s")
+    with holder, refused:
+        run_extract(cfg, WHOLE_RANGE)
+    assert run_extract(cfg, WHOLE_RANGE).files_loaded == 41
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (RunOptions(start=date(2024, 3, 1), end=date(2024, 2, 1)), "start date 2024-03-01 is after end date"),
+        (RunOptions(tickers=("aapl",)), "'aapl' is not a valid ticker"),
+        (RunOptions(group="energy"), "unknown group 'energy'"),
+        (RunOptions(tickers=("AAPL",), group="etfs"), "not both"),
+    ],
+)
+def test_bad_run_arguments_fail_before_anything_is_written(make_config, small_mirror, options, message):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    with pytest.raises(ConfigError, match=message):
+        run_extract(cfg, options)
+    assert not cfg.database.duckdb_path.exists()

@@ -1,0 +1,63 @@
+"""The S3 path with boto3 unchanged, against moto's S3 server on loopback (real HTTP)."""
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from extract.errors import FileGoneError
+from extract.run import RunOptions, run_extract
+from extract.sources import S3Bucket, s3_client
+from tests.conftest import PREFIX, S3_CREDENTIALS, SMALL_END, SMALL_START, read_mirror_rows
+
+
+@pytest.fixture
+def s3_config(make_config, moto_endpoint, s3_bucket):
+    name, _client, _upload = s3_bucket
+    return make_config(TBP_SOURCE=f"s3://{name}", POLYGON_S3_ENDPOINT=moto_endpoint, **S3_CREDENTIALS)
+
+
+def test_listing_follows_pages_and_keeps_only_day_files_in_range(s3_config, s3_bucket):
+    name, client, _upload = s3_bucket
+    for n in range(1005):  # more than one page of 1,000 keys
+        client.put_object(Bucket=name, Key=f"{PREFIX}/2024/01/other-{n:04d}.txt", Body=b"x")
+    for day in (date(2024, 1, 2), date(2024, 1, 3), date(2023, 12, 29), date(2024, 2, 1)):
+        client.put_object(Bucket=name, Key=f"{PREFIX}/{day:%Y/%m/%Y-%m-%d}.csv.gz", Body=b"gz")
+    bucket = S3Bucket(s3_client(s3_config.s3), name, PREFIX)
+    listing = bucket.list_files(date(2023, 12, 29), date(2024, 1, 31))
+    assert [f.file_date for f in listing] == [date(2023, 12, 29), date(2024, 1, 2), date(2024, 1, 3)]
+    assert all(f.size == 2 and len(f.etag) == 32 for f in listing)
+    assert bucket.list_files(date(2025, 1, 1), date(2025, 12, 31)) == []
+
+
+def test_a_backfill_from_s3_equals_the_mirror_and_reruns_load_nothing(s3_config, s3_bucket, small_mirror):
+    _name, _client, upload = s3_bucket
+    assert upload(small_mirror) == 41
+    summary = run_extract(s3_config, RunOptions(start=SMALL_START, end=SMALL_END, workers=4))
+    assert summary.exit_code == 0 and summary.files_loaded == 41
+    assert summary.rows_landed == len(read_mirror_rows(small_mirror))
+    assert len(list(s3_config.pipeline.cache_dir.rglob("*.csv.gz"))) == 41
+    assert not list(s3_config.pipeline.cache_dir.rglob("*.part"))
+    assert run_extract(s3_config, RunOptions(start=SMALL_START, end=SMALL_END)).files_loaded == 0
+    with duckdb.connect(str(s3_config.database.duckdb_path), read_only=True) as conn:
+        assert conn.execute("select count(*) from landing.day_aggs").fetchall() == [(summary.rows_landed,)]
+
+
+def test_a_cached_download_is_reused_without_another_get(s3_config, s3_bucket, small_mirror):
+    name, client, upload = s3_bucket
+    upload(small_mirror)
+    bucket = S3Bucket(s3_client(s3_config.s3), name, PREFIX)
+    [remote] = bucket.list_files(date(2024, 1, 2), date(2024, 1, 2))
+    first = bucket.fetch(remote, s3_config.pipeline.cache_dir)
+    client.delete_object(Bucket=name, Key=remote.key)
+    assert bucket.fetch(remote, s3_config.pipeline.cache_dir) == first
+
+
+def test_a_key_gone_between_listing_and_get_is_reported_for_retry(s3_config, s3_bucket, small_mirror):
+    name, client, upload = s3_bucket
+    upload(small_mirror)
+    bucket = S3Bucket(s3_client(s3_config.s3), name, PREFIX)
+    [remote] = bucket.list_files(date(2024, 1, 3), date(2024, 1, 3))
+    client.delete_object(Bucket=name, Key=remote.key)
+    with pytest.raises(FileGoneError, match="2024-01-03.csv.gz: listed but gone"):
+        bucket.fetch(remote, s3_config.pipeline.cache_dir)
