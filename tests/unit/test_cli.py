@@ -1,0 +1,111 @@
+"""The click commands: exit codes and one-line messages at the edge."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from extract.cli import main
+from tests.conftest import SMALL_END, SMALL_START
+
+
+@pytest.fixture
+def invoke(config_dir, base_env, monkeypatch):
+    for key, value in base_env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str, **env: str):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = CliRunner().invoke(main, [*args, "--config-dir", str(config_dir)])
+        logging.getLogger().handlers.clear()
+        return result
+
+    return run
+
+
+def test_check_config_passes_for_a_local_mirror(invoke, tmp_path):
+    result = invoke("check-config", TBP_SOURCE=str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "12 instruments (12 active)" in result.output and result.output.strip().endswith("ok")
+
+
+def test_check_config_reports_missing_credentials_with_exit_code_2(invoke):
+    result = invoke("check-config", TBP_SOURCE="s3://flatfiles")
+    assert result.exit_code == 2
+    assert "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set" in result.output
+
+
+def test_a_bad_config_file_is_one_line_and_exit_code_2(invoke, config_dir):
+    (config_dir / "pipeline.yml").write_text("pipeline:\n  dataset: d\n  start_date: someday\n")
+    result = invoke("check-config")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: pipeline.yml: key 'start_date' must be a date like 2020-01-31, not 'someday'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2024-03-01", "--end", "2024-02-01"], "start date 2024-03-01 is after end date 2024-02-01"),
+        (["--tickers", "AAPL,bad ticker"], "'bad ticker' is not a valid ticker"),
+        (["--group", "nope"], "unknown group 'nope'"),
+    ],
+)
+def test_bad_run_arguments_exit_2_and_write_nothing(invoke, small_mirror, base_env, args, message):
+    result = invoke("run", *args, TBP_SOURCE=str(small_mirror))
+    assert result.exit_code == 2 and message in result.output
+    assert not Path(base_env["DUCKDB_PATH"]).exists()
+
+
+def test_an_invalid_date_option_is_refused_by_click(invoke):
+    result = invoke("run", "--start", "yesterday")
+    assert result.exit_code == 2 and "must be a date like 2020-01-31" in result.output
+
+
+def test_run_dry_run_then_run_then_status(invoke, small_mirror):
+    window = ["--start", str(SMALL_START), "--end", str(SMALL_END)]
+    dry = invoke("run", *window, "--dry-run", TBP_SOURCE=str(small_mirror))
+    assert dry.exit_code == 0 and dry.output.count("would load") == 41
+    done = invoke("run", *window, "--workers", "2", TBP_SOURCE=str(small_mirror))
+    assert done.exit_code == 0 and "loaded 41 files" in done.output
+    status = invoke("status", "--json")
+    report = json.loads(status.output)
+    assert report["last_run"]["outcome"] == "success" and report["last_run"]["files_loaded"] == 41
+    assert "dbt models not built yet" in report["problems"][0]
+
+
+def test_a_run_with_a_failed_file_exits_1_with_a_summary(invoke, mirror):
+    (mirror / "us_stocks_sip/day_aggs_v1/2024/01/2024-01-05.csv.gz").write_bytes(b"\x1f\x8b garbage")
+    result = invoke("run", "--start", str(SMALL_START), "--end", str(SMALL_END), TBP_SOURCE=str(mirror))
+    assert result.exit_code == 1
+    assert "FAILED us_stocks_sip/day_aggs_v1/2024/01/2024-01-05.csv.gz: not a whole gzip file" in result.output
+
+
+def test_json_logs_are_one_object_a_line_and_hold_no_secret(invoke, small_mirror):
+    result = invoke(
+        "--log-format",
+        "json",
+        "run",
+        "--start",
+        "2024-01-02",
+        "--end",
+        "2024-01-03",
+        TBP_SOURCE=str(small_mirror),
+        POLYGON_S3_SECRET_KEY="very-secret-key",
+        DB_PASSWORD="pg-secret",
+    )
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    loaded = [r for r in records if r["message"].startswith("loaded us_stocks_sip/day_aggs_v1/2024/01/")]
+    assert len(loaded) == 2 and all(r["level"] == "INFO" and "time" in r for r in loaded)
+    assert "very-secret-key" not in result.output and "pg-secret" not in result.output
+
+
+def test_demo_data_writes_a_mirror(invoke, tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("demo-data", str(out), "--start", "2024-03-04", "--end", "2024-03-08", "--tickers", "20")
+    assert result.exit_code == 0 and "wrote 5 day files" in result.output
