@@ -189,3 +189,139 @@ def s3_bucket(moto_endpoint, request):
         return count
 
     return name, client, upload
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _start_cluster(root: Path) -> tuple[str, Callable[[], None]]:
+    """initdb + pg_ctl start on a free loopback port; as root, the server runs as the postgres user."""
+    import pwd
+
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+    data, log = root / "data", root / "server.log"
+    subprocess.run(
+        [
+            *prefix,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+    if (
+        Path(
+            subprocess.run(
+                [str(Path("/usr/bin/pg_config")), "--pkglibdir"], capture_output=True, text=True
+            ).stdout.strip()
+            or "/nonexistent"
+        )
+        / "timescaledb.so"
+    ).exists():
+        options += " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
+    subprocess.run(
+        [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+
+    def stop() -> None:
+        subprocess.run(
+            [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+    return f"host=127.0.0.1 port={port} user=postgres dbname=postgres", stop
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> dict[str, str]:
+    """A PostgreSQL server for the session: TBP_TEST_PG_DSN if set, else a throwaway cluster started here."""
+    import tempfile
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    dsn = os.environ.get("TBP_TEST_PG_DSN")
+    stop = None
+    if not dsn:
+        if not (PG_BIN / "initdb").exists():
+            pytest.fail(f"PostgreSQL 15 server binaries not found in {PG_BIN}; set TBP_TEST_PG_DSN")
+        dsn, stop = _start_cluster(Path(tempfile.mkdtemp(prefix="tbp-pg-")))
+    params = conninfo_to_dict(dsn)
+    yield {
+        "DB_HOST": str(params.get("host", "127.0.0.1")),
+        "DB_PORT": str(params.get("port", "5432")),
+        "DB_USER": str(params.get("user", "postgres")),
+        "DB_PASSWORD": str(params.get("password", "")),
+        "DB_NAME": str(params.get("dbname", "postgres")),
+    }
+    if stop:
+        stop()
+
+
+@pytest.fixture
+def pg_env(pg_server, base_env) -> dict[str, str]:
+    """A fresh database of its own for each test; environment for the extractor and for dbt's postgres target."""
+    import uuid
+
+    import psycopg
+
+    name = f"tbp_test_{uuid.uuid4().hex[:10]}"
+    admin = {**pg_server}
+    with psycopg.connect(
+        host=admin["DB_HOST"],
+        port=admin["DB_PORT"],
+        user=admin["DB_USER"],
+        password=admin["DB_PASSWORD"] or None,
+        dbname=admin["DB_NAME"],
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'create database "{name}"')
+    yield {
+        **base_env,
+        **pg_server,
+        "DB_NAME": name,
+        "TBP_TARGET": "postgres",
+        "DBT_ENV_SECRET_DB_PASSWORD": pg_server["DB_PASSWORD"],
+    }
+    with psycopg.connect(
+        host=admin["DB_HOST"],
+        port=admin["DB_PORT"],
+        user=admin["DB_USER"],
+        password=admin["DB_PASSWORD"] or None,
+        dbname=admin["DB_NAME"],
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def timescaledb_available(env: dict[str, str]) -> str | None:
+    """None when CREATE EXTENSION timescaledb works in the test database, else the reason it does not."""
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=env["DB_HOST"],
+            port=env["DB_PORT"],
+            user=env["DB_USER"],
+            password=env["DB_PASSWORD"] or None,
+            dbname=env["DB_NAME"],
+            autocommit=True,
+        ) as conn:
+            conn.execute("create extension if not exists timescaledb")
+    except psycopg.Error as exc:
+        return f"CREATE EXTENSION timescaledb failed on the test server: {str(exc).strip().splitlines()[0]}"
+    return None

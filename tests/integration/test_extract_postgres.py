@@ -1,0 +1,102 @@
+"""The extractor against a real PostgreSQL server (a throwaway cluster, or TBP_TEST_PG_DSN)."""
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from extract.errors import LockTimeoutError, WarehouseError
+from extract.land.postgres import EXTRACT_LOCK_KEY
+from extract.run import RunOptions, run_extract
+from tests.conftest import SMALL_END, SMALL_START, bar_line, read_mirror_rows, write_day_file
+
+pytestmark = pytest.mark.postgres
+WHOLE_RANGE = RunOptions(start=SMALL_START, end=SMALL_END)
+
+
+def pg_query(env, sql: str) -> list[tuple]:
+    with psycopg.connect(
+        host=env["DB_HOST"],
+        port=env["DB_PORT"],
+        user=env["DB_USER"],
+        password=env["DB_PASSWORD"] or None,
+        dbname=env["DB_NAME"],
+    ) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def pg_config(make_config, pg_env, small_mirror):
+    def make(**overrides):
+        return make_config(**{**pg_env, "TBP_SOURCE": str(small_mirror), **overrides})
+
+    return make
+
+
+def test_a_backfill_copies_every_row_once_and_a_rerun_loads_nothing(pg_config, pg_env, small_mirror):
+    summary = run_extract(pg_config(), WHOLE_RANGE)
+    expected = read_mirror_rows(small_mirror)
+    assert summary.exit_code == 0 and summary.files_loaded == 41 and summary.rows_landed == len(expected)
+    landed = pg_query(
+        pg_env,
+        "select ticker, file_date, volume, open, close, window_start, transactions, "
+        "source_etag, run_id from landing.day_aggs",
+    )
+    assert len(landed) == len({(r[0], r[1]) for r in landed}) == len(expected)
+    for ticker, day, volume, open_, close, window_start, transactions, etag, run_id in landed[:500]:
+        row = expected[(ticker, day)]
+        assert (volume, open_, close) == (float(row["volume"]), float(row["open"]), float(row["close"]))
+        assert (window_start, transactions) == (int(row["window_start"]), int(row["transactions"]))
+        assert len(etag) == 32 and run_id == summary.run_id
+    assert pg_query(pg_env, "select count(*), sum(rows_landed) from landing.load_manifest") == [(41, len(expected))]
+    assert run_extract(pg_config(), WHOLE_RANGE).files_loaded == 0
+    assert pg_query(pg_env, "select count(*) from landing.day_aggs") == [(len(expected),)]
+    assert pg_query(pg_env, "select outcome from landing.extract_runs order by started_at") == [("success",)] * 2
+
+
+def test_rejects_and_broken_files_behave_as_on_duckdb(pg_config, pg_env, mirror):
+    day, broken_day = date(2024, 1, 10), date(2024, 1, 11)
+    bad = "MSFT,12,1.0,abc,1,1,1704862800000000000,5"
+    write_day_file(mirror, day, [bar_line("AAPL", day), bad])
+    write_day_file(mirror, broken_day, [bar_line("AAPL", broken_day)], header="ticker,vol")
+    summary = run_extract(pg_config(TBP_SOURCE=str(mirror)), WHOLE_RANGE)
+    assert summary.exit_code == 1 and list(summary.failed) == ["us_stocks_sip/day_aggs_v1/2024/01/2024-01-11.csv.gz"]
+    assert pg_query(pg_env, "select line, column_name, raw_line from landing.rejected_rows") == [(3, "close", bad)]
+    assert pg_query(pg_env, f"select count(*) from landing.day_aggs where file_date = '{broken_day}'") == [(0,)]
+
+
+def test_a_narrow_then_wide_run_lands_each_row_once(pg_config, pg_env, small_mirror):
+    run_extract(pg_config(), RunOptions(start=SMALL_START, end=SMALL_END, group="tech"))
+    run_extract(pg_config(), WHOLE_RANGE)
+    assert pg_query(pg_env, "select count(*), count(distinct (ticker, file_date)) from landing.day_aggs") == [
+        (len(read_mirror_rows(small_mirror)),) * 2
+    ]
+
+
+def test_the_advisory_lock_stops_a_second_extract(pg_config, pg_env):
+    holder = psycopg.connect(
+        host=pg_env["DB_HOST"],
+        port=pg_env["DB_PORT"],
+        user=pg_env["DB_USER"],
+        password=pg_env["DB_PASSWORD"] or None,
+        dbname=pg_env["DB_NAME"],
+        autocommit=True,
+    )
+    holder.execute("select pg_advisory_lock(%s)", [EXTRACT_LOCK_KEY])
+    try:
+        with pytest.raises(LockTimeoutError, match=r"another extract is loading into .*/tbp_test_\w+; waited 1s"):
+            run_extract(pg_config(TBP_LOCK_TIMEOUT_SECONDS="1"), WHOLE_RANGE)
+    finally:
+        holder.close()
+    assert run_extract(pg_config(), WHOLE_RANGE).files_loaded == 41
+
+
+def test_a_connection_error_names_the_server_but_never_the_password(pg_config):
+    from tests.conftest import free_port
+
+    port = free_port()
+    cfg = pg_config(DB_PORT=str(port), DB_PASSWORD="hunter2-secret")
+    with pytest.raises(WarehouseError) as error:
+        run_extract(cfg, WHOLE_RANGE)
+    assert f"cannot connect to PostgreSQL at postgres@127.0.0.1:{port}/tbp_test_" in str(error.value)
+    assert "hunter2-secret" not in str(error.value)
