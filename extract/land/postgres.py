@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -116,10 +117,8 @@ class PostgresWarehouse:
             raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
 
     def _rollback_quietly(self) -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):
             self.conn.rollback()
-        except psycopg.Error:
-            pass
 
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
@@ -147,7 +146,7 @@ class PostgresWarehouse:
         ).fetchall()[0][0]
 
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        parsed = parse_file(self._duck, path, lineage.source_key)
+        parse_file(self._duck, path, lineage.source_key)
         handle, csv_path = tempfile.mkstemp(suffix=".csv", prefix="tbp-copy-")
         os.close(handle)
         try:
@@ -168,10 +167,10 @@ class PostgresWarehouse:
         columns = ", ".join(LANDING_COLUMNS)
         try:
             with self.conn.transaction(), self.conn.cursor() as cursor:
-                with cursor.copy(f"copy {self.schema}.day_aggs ({columns}) from stdin (format csv)") as copy:
-                    with csv_path.open("rb") as stream:
-                        while block := stream.read(1 << 20):
-                            copy.write(block)
+                copy_rows = f"copy {self.schema}.day_aggs ({columns}) from stdin (format csv)"
+                with cursor.copy(copy_rows) as copy, csv_path.open("rb") as stream:
+                    while block := stream.read(1 << 20):
+                        copy.write(block)
                 if rejects:
                     cursor.executemany(
                         f"insert into {self.schema}.rejected_rows values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
