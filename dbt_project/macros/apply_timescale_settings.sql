@@ -1,6 +1,7 @@
 {#-
-    Keys, indexes and (where TimescaleDB is installed) the hypertable and its compression, applied on every run:
-    a --full-refresh recreates the table, so nothing here may assume an earlier run set it up.
+    Where TimescaleDB is installed: the hypertable and its compression, applied on every run, since a
+    --full-refresh recreates the table. The keys and indexes come from the model's `indexes` config, which
+    dbt-postgres applies whenever it (re)creates the table.
 -#}
 {% macro apply_timescale_settings(relation) %}
     {{ return(adapter.dispatch('apply_timescale_settings', 'tickerbars')(relation)) }}
@@ -12,8 +13,6 @@
 
 {% macro postgres__apply_timescale_settings(relation) %}
     {%- set table = relation.identifier -%}
-    create unique index if not exists {{ table }}__ticker_trade_date_key on {{ relation }} (ticker, trade_date);
-    create index if not exists {{ table }}__trade_date_idx on {{ relation }} (trade_date);
     {%- if execute and timescaledb_installed() %}
         {%- set hypertable = load_result_rows(
             "select compression_enabled from timescaledb_information.hypertables"
@@ -24,7 +23,8 @@
         '{{ relation }}'::regclass,
         by_range('trade_date', interval '{{ var("hypertable_chunk_interval") }}'),
         if_not_exists => true,
-        migrate_data => true
+        migrate_data => true,
+        create_default_indexes => false
     );
         {%- endif %}
         {%- if hypertable | length == 0 or not hypertable[0][0] %}
@@ -37,9 +37,12 @@
     select add_compression_policy(
         '{{ relation }}'::regclass, interval '{{ var("compress_after") }}', if_not_exists => true
     );
-    {%- elif execute %}
+    {%- else %}
+        {%- if execute %}
         {{ log("fct_daily_bars: hypertable step skipped: the timescaledb extension is not installed in this "
                ~ "database (plain PostgreSQL table with the same keys and indexes)", info=True) }}
+        {%- endif %}
+    select 1
     {%- endif %}
 {% endmacro %}
 

@@ -8,6 +8,10 @@
     unique_key=['ticker', 'trade_date'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    indexes=[
+        {'columns': ['ticker', 'trade_date'], 'unique': True},
+        {'columns': ['trade_date']},
+    ],
     post_hook=[
         "{{ remove_retired_bars(this) }}",
         "{{ apply_timescale_settings(this) }}",
