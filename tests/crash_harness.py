@@ -1,0 +1,62 @@
+"""Run `tbp-extract` and SIGKILL it the Nth time it reaches a named point: python -m tests.crash_harness POINT N ARGS.
+
+Points: instruments (writing the instrument list), download (a file fetched but not yet renamed into the cache),
+parse (a file parsed inside its transaction), copy (PostgreSQL COPY under way), rows-written (rows sent, manifest
+not yet), committed (a file's transaction just committed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def die_on_call(owner, name: str, n: int, after: bool = False) -> None:
+    original = getattr(owner, name)
+    calls = 0
+
+    def wrapper(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == n and not after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(*args, **kwargs)
+        if calls == n and after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def install(point: str, n: int) -> None:
+    import psycopg
+
+    import extract.land.duckdb as duck
+    import extract.land.postgres as pg
+
+    if point == "instruments":
+        die_on_call(duck.DuckDBWarehouse, "write_instruments", n)
+        die_on_call(pg.PostgresWarehouse, "write_instruments", n)
+    elif point == "download":
+        die_on_call(os, "replace", n)
+    elif point == "parse":
+        die_on_call(duck, "parse_file", n, after=True)
+        die_on_call(pg, "parse_file", n, after=True)
+    elif point == "copy":
+        die_on_call(psycopg.Copy, "write", n)
+    elif point == "rows-written":
+        die_on_call(duck, "encode_tickers", n)
+        die_on_call(pg, "encode_tickers", n)
+    elif point == "committed":
+        die_on_call(duck.DuckDBWarehouse, "land", n, after=True)
+        die_on_call(pg.PostgresWarehouse, "land", n, after=True)
+    else:
+        raise SystemExit(f"unknown crash point {point}")
+
+
+if __name__ == "__main__":
+    install(sys.argv[1], int(sys.argv[2]))
+    from extract.cli import main
+
+    main(sys.argv[3:])
