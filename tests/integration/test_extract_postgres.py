@@ -100,3 +100,29 @@ def test_a_connection_error_names_the_server_but_never_the_password(pg_config):
         run_extract(cfg, WHOLE_RANGE)
     assert f"cannot connect to PostgreSQL at postgres@127.0.0.1:{port}/tbp_test_" in str(error.value)
     assert "hunter2-secret" not in str(error.value)
+
+
+def test_a_database_restart_mid_run_is_a_clear_error_and_the_rerun_completes(
+    pg_config, pg_env, small_mirror, monkeypatch
+):
+    from extract.land.postgres import PostgresWarehouse
+
+    original_land, calls = PostgresWarehouse.land, []
+
+    def land_then_lose_the_server(self, path, load, lineage):
+        calls.append(lineage.source_key)
+        if len(calls) == 10:  # the server drops every session, as a restart does
+            pg_query(
+                pg_env, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'tbp-extract'"
+            )
+        return original_land(self, path, load, lineage)
+
+    monkeypatch.setattr(PostgresWarehouse, "land", land_then_lose_the_server)
+    with pytest.raises(WarehouseError, match=r"\.csv\.gz: cannot land into postgres@127\.0\.0\.1:\d+/tbp_"):
+        run_extract(pg_config(), WHOLE_RANGE)
+    monkeypatch.undo()
+    assert pg_query(pg_env, "select count(*) from landing.load_manifest") == [(9,)]
+    assert pg_query(pg_env, "select count(distinct file_date) from landing.day_aggs") == [(9,)]
+    rerun = run_extract(pg_config(), WHOLE_RANGE)
+    assert rerun.exit_code == 0 and rerun.files_loaded == 32
+    assert pg_query(pg_env, "select count(*) from landing.day_aggs") == [(len(read_mirror_rows(small_mirror)),)]
