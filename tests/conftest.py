@@ -325,3 +325,31 @@ def timescaledb_available(env: dict[str, str]) -> str | None:
     except psycopg.Error as exc:
         return f"CREATE EXTENSION timescaledb failed on the test server: {str(exc).strip().splitlines()[0]}"
     return None
+
+
+def warehouse_rows(env: dict[str, str], sql: str) -> list[tuple]:
+    """Rows of a query on the warehouse env points at (TBP_TARGET decides which)."""
+    if env.get("TBP_TARGET") == "postgres":
+        import psycopg
+
+        with psycopg.connect(
+            host=env["DB_HOST"],
+            port=env["DB_PORT"],
+            user=env["DB_USER"],
+            password=env["DB_PASSWORD"] or None,
+            dbname=env["DB_NAME"],
+        ) as conn:
+            return conn.execute(sql).fetchall()
+    import duckdb
+
+    with duckdb.connect(env["DUCKDB_PATH"], read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def target_env(request, base_env) -> dict[str, str]:
+    """The environment of one warehouse: each test using it runs on DuckDB and on PostgreSQL."""
+    if request.param == "postgres":
+        request.applymarker(pytest.mark.postgres)
+        return request.getfixturevalue("pg_env")
+    return base_env

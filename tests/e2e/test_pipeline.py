@@ -1,25 +1,28 @@
-"""End to end on the embedded default: mirror -> tbp-extract -> dbt build -> fct_daily_bars (DuckDB)."""
+"""End to end: mirror -> tbp-extract -> dbt build -> fct_daily_bars, on DuckDB and on PostgreSQL."""
 
 from collections import Counter
 from datetime import date
 
-import duckdb
 import yaml
 
 from extract.run import RunOptions, run_extract
-from tests.conftest import CONFIGURED, PREFIX, SMALL_END, SMALL_START, bar_line, read_mirror_rows, write_day_file
+from tests.conftest import (
+    CONFIGURED,
+    PREFIX,
+    SMALL_END,
+    SMALL_START,
+    bar_line,
+    read_mirror_rows,
+    warehouse_rows,
+    write_day_file,
+)
 
 WHOLE_RANGE = RunOptions(start=SMALL_START, end=SMALL_END)
 
 
-def query(cfg, sql: str) -> list[tuple]:
-    with duckdb.connect(str(cfg.database.duckdb_path), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def fact_rows(cfg) -> dict[tuple[str, date], tuple]:
-    rows = query(
-        cfg, "select ticker, trade_date, open, high, low, close, volume, transactions from analytics.fct_daily_bars"
+def fact_rows(env) -> dict[tuple[str, date], tuple]:
+    rows = warehouse_rows(
+        env, "select ticker, trade_date, open, high, low, close, volume, transactions from analytics.fct_daily_bars"
     )
     return {(r[0], r[1]): r[2:] for r in rows}
 
@@ -40,25 +43,27 @@ def expected_fact(mirror_rows: dict, tickers) -> dict[tuple[str, date], tuple]:
 
 
 def test_the_demo_mirror_becomes_fct_daily_bars_row_for_row(make_config, small_mirror, base_env, run_dbt):
-    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    env = base_env
+    cfg = make_config(**env, TBP_SOURCE=str(small_mirror))
     run_extract(cfg, WHOLE_RANGE)
-    result = run_dbt(["build"], base_env)
+    result = run_dbt(["build"], env)
     assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
 
-    assert fact_rows(cfg) == expected_fact(read_mirror_rows(small_mirror), CONFIGURED)
-    coverage = query(
-        cfg, "select ticker, sessions_present, sessions_missing, coverage_pct from analytics.fct_ticker_coverage"
+    assert fact_rows(env) == expected_fact(read_mirror_rows(small_mirror), CONFIGURED)
+    coverage = warehouse_rows(
+        env, "select ticker, sessions_present, sessions_missing, coverage_pct from analytics.fct_ticker_coverage"
     )
     assert len(coverage) == 12 and all(row[1:] == (41, 0, 100) for row in coverage)
-    assert query(cfg, "select count(*) from analytics.fct_quarantined_bars") == [(0,)]
+    assert warehouse_rows(env, "select count(*) from analytics.fct_quarantined_bars") == [(0,)]
 
     assert run_extract(cfg, WHOLE_RANGE).files_loaded == 0
-    run_dbt(["build"], base_env)
-    assert len(fact_rows(cfg)) == 12 * 41
+    run_dbt(["build"], env)
+    assert len(fact_rows(env)) == 12 * 41
 
 
-def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, mirror, base_env, run_dbt):
-    cfg = make_config(TBP_SOURCE=str(mirror))
+def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, mirror, target_env, run_dbt):
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(mirror))
     late_day, republished_day, misdated_file_day, bad_day = (
         date(2024, 2, 14),
         date(2024, 2, 20),
@@ -69,8 +74,8 @@ def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, 
     late_bytes = late_file.read_bytes()
     late_file.unlink()
     run_extract(cfg, WHOLE_RANGE)
-    run_dbt(["build"], base_env)
-    before = fact_rows(cfg)
+    run_dbt(["build"], env)
+    before = fact_rows(env)
     assert not [key for key in before if key[1] == late_day]
 
     # The late file arrives for an old date; a file is re-published with a correction that also drops MSFT;
@@ -95,8 +100,9 @@ def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, 
 
     summary = run_extract(cfg, WHOLE_RANGE)
     assert summary.planned == {"new": 1, "changed": 3}
-    run_dbt(["build"], base_env)
-    after = fact_rows(cfg)
+    build = run_dbt(["build"], env)
+    assert "WARN=1" in build.stdout and "Got 4 results, configured to warn if != 0" in build.stdout
+    after = fact_rows(env)
 
     assert sum(1 for key in after if key[1] == late_day) == 12
     assert after[("AAPL", republished_day)][3] == 123.45
@@ -104,21 +110,21 @@ def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, 
     assert after[("SPY", date(2024, 2, 22))][3] == float(original[("SPY", date(2024, 2, 22))]["close"])
     assert after[("AAPL", bad_day)][3] == 10.0
     assert ("NVDA", bad_day) not in after and ("JPM", bad_day) not in after
-    reasons = Counter(r[0] for r in query(cfg, "select quarantine_reason from analytics.fct_quarantined_bars"))
+    reasons = Counter(r[0] for r in warehouse_rows(env, "select quarantine_reason from analytics.fct_quarantined_bars"))
     assert reasons == {"date_mismatch": 1, "ohlc_inconsistent": 1, "conflicting_duplicate": 2}
     unchanged = {k: v for k, v in before.items() if k[1] not in (republished_day, misdated_file_day, bad_day)}
     assert all(after[k] == v for k, v in unchanged.items())
-    assert query(cfg, "select count(*), count(distinct (ticker, trade_date)) from analytics.fct_daily_bars")[0][0] == (
-        len(after)
-    )
+    counts = warehouse_rows(env, "select count(*), count(distinct (ticker, trade_date)) from analytics.fct_daily_bars")
+    assert counts == [(len(after), len(after))]
 
 
 def test_an_added_ticker_brings_its_history_and_a_deactivated_one_leaves(
-    make_config, small_mirror, base_env, config_dir, run_dbt
+    make_config, small_mirror, target_env, config_dir, run_dbt
 ):
-    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(small_mirror))
     run_extract(cfg, WHOLE_RANGE)
-    run_dbt(["build"], base_env)
+    run_dbt(["build"], env)
     mirror_rows = read_mirror_rows(small_mirror)
     newcomer = Counter(t for t, _ in mirror_rows if t not in CONFIGURED).most_common(1)[0][0]
 
@@ -135,15 +141,30 @@ def test_an_added_ticker_brings_its_history_and_a_deactivated_one_leaves(
         }
     )
     instruments_file.write_text(yaml.safe_dump(config))
-    assert run_extract(make_config(TBP_SOURCE=str(small_mirror)), WHOLE_RANGE).files_loaded == 0
-    run_dbt(["build"], base_env)
-    assert fact_rows(cfg) == expected_fact(mirror_rows, (*CONFIGURED, newcomer))
+    assert run_extract(make_config(**env, TBP_SOURCE=str(small_mirror)), WHOLE_RANGE).files_loaded == 0
+    run_dbt(["build"], env)
+    assert fact_rows(env) == expected_fact(mirror_rows, (*CONFIGURED, newcomer))
 
     for instrument in config["instruments"]:
         if instrument["ticker"] in (newcomer, "XOM"):
             instrument["active"] = False
     instruments_file.write_text(yaml.safe_dump(config))
-    run_extract(make_config(TBP_SOURCE=str(small_mirror)), WHOLE_RANGE)
-    run_dbt(["build"], base_env)
+    run_extract(make_config(**env, TBP_SOURCE=str(small_mirror)), WHOLE_RANGE)
+    run_dbt(["build"], env)
     remaining = set(CONFIGURED) - {"XOM"}
-    assert fact_rows(cfg) == expected_fact(mirror_rows, remaining)
+    assert fact_rows(env) == expected_fact(mirror_rows, remaining)
+
+
+def test_coverage_below_the_threshold_fails_the_build(make_config, mirror, base_env, run_dbt):
+    for day in (date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)):
+        write_day_file(mirror, day, [bar_line(t, day) for t in CONFIGURED if t != "META"])
+    run_extract(make_config(**base_env, TBP_SOURCE=str(mirror)), WHOLE_RANGE)
+    failed = run_dbt(["build"], base_env, check=False)
+    assert failed.returncode == 1
+    assert "Failure in test at_least_fct_ticker_coverage_coverage_pct" in failed.stdout
+    coverage = warehouse_rows(
+        base_env, "select sessions_missing, coverage_pct from analytics.fct_ticker_coverage where ticker = 'META'"
+    )
+    assert [(missing, float(pct)) for missing, pct in coverage] == [(3, round(100 * 38 / 41, 2))]
+    passing = run_dbt(["build", "--vars", "{min_coverage_pct: 90}"], base_env, check=False)
+    assert passing.returncode == 0
