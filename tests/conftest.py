@@ -16,6 +16,7 @@ import pytest
 from extract.config import Config, load_config
 from extract.demo import DemoSpec, day_file_key, window_start_ns, write_demo_mirror
 from extract.parse import HEADER
+from tests.pgcluster import PG_BIN, free_port, start_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "us_stocks_sip/day_aggs_v1"
@@ -143,14 +144,6 @@ def run_dbt(dbt_executable, tmp_path) -> Callable[..., subprocess.CompletedProce
     return run
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> str:
     """A real S3 protocol server (moto in server mode) on loopback."""
@@ -191,62 +184,6 @@ def s3_bucket(moto_endpoint, request):
     return name, client, upload
 
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def _start_cluster(root: Path) -> tuple[str, Callable[[], None]]:
-    """initdb + pg_ctl start on a free loopback port; as root, the server runs as the postgres user."""
-    import pwd
-
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-    data, log = root / "data", root / "server.log"
-    subprocess.run(
-        [
-            *prefix,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    if (
-        Path(
-            subprocess.run(
-                [str(Path("/usr/bin/pg_config")), "--pkglibdir"], capture_output=True, text=True
-            ).stdout.strip()
-            or "/nonexistent"
-        )
-        / "timescaledb.so"
-    ).exists():
-        options += " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
-    subprocess.run(
-        [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-
-    def stop() -> None:
-        subprocess.run(
-            [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
-        shutil.rmtree(root, ignore_errors=True)
-
-    return f"host=127.0.0.1 port={port} user=postgres dbname=postgres", stop
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> dict[str, str]:
     """A PostgreSQL server for the session: TBP_TEST_PG_DSN if set, else a throwaway cluster started here."""
@@ -259,7 +196,7 @@ def pg_server() -> dict[str, str]:
     if not dsn:
         if not (PG_BIN / "initdb").exists():
             pytest.fail(f"PostgreSQL 15 server binaries not found in {PG_BIN}; set TBP_TEST_PG_DSN")
-        dsn, stop = _start_cluster(Path(tempfile.mkdtemp(prefix="tbp-pg-")))
+        dsn, stop = start_cluster(Path(tempfile.mkdtemp(prefix="tbp-pg-")))
     params = conninfo_to_dict(dsn)
     yield {
         "DB_HOST": str(params.get("host", "127.0.0.1")),

@@ -1,0 +1,467 @@
+"""`make bench`: the pipeline against this machine's own limits and a naive loader, in one run.
+
+python -m bench.run [--quick] [--out docs/benchmarks.md]; --quick uses one month of data (a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import boto3
+import duckdb
+import psycopg
+
+from extract.demo import DemoSpec, day_file_key, write_demo_mirror
+from extract.parse import COLUMN_TYPES
+from extract.sources import date_from_key
+
+REPO = Path(__file__).resolve().parents[1]
+PREFIX = "us_stocks_sip/day_aggs_v1"
+CONFIGURED = ("AAPL", "MSFT", "NVDA", "GOOGL", "AMZN", "META", "JPM", "BRK.B", "XOM", "JNJ", "SPY", "QQQ")
+BUCKET = "flatfiles"
+CREDENTIALS = {"POLYGON_S3_ACCESS_KEY": "bench-access", "POLYGON_S3_SECRET_KEY": "bench-secret"}
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    start: date
+    end: date
+    next_session: date
+    tickers: int = 10_600
+    rss_windows: tuple[tuple[str, date, date], ...] = ()
+    naive_days: int = 10
+
+
+FULL = Scale(
+    "5 years",
+    date(2020, 1, 2),
+    date(2024, 12, 31),
+    date(2025, 1, 2),
+    rss_windows=(("1 month", date(2024, 12, 1), date(2024, 12, 31)), ("1 year", date(2024, 1, 1), date(2024, 12, 31))),
+)
+QUICK = Scale(
+    "1 month",
+    date(2024, 12, 2),
+    date(2024, 12, 31),
+    date(2025, 1, 2),
+    rss_windows=(("1 week", date(2024, 12, 2), date(2024, 12, 6)),),
+    naive_days=2,
+)
+
+
+@dataclass
+class Row:
+    step: str
+    target: str
+    seconds: float
+    rows: int | None = None
+    note: str = ""
+
+    @property
+    def rate(self) -> str:
+        return f"{self.rows / self.seconds:,.0f}" if self.rows and self.seconds else ""
+
+
+@dataclass
+class Report:
+    scale: Scale
+    files: int
+    rows: int
+    measured: list[Row] = field(default_factory=list)
+    targets: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def add(self, step: str, target: str, seconds: float, rows: int | None = None, note: str = "") -> Row:
+        row = Row(step, target, seconds, rows, note)
+        self.measured.append(row)
+        print(f"  {step:<58} {target:<9} {seconds:8.2f}s {row.rate:>12} {note}", flush=True)
+        return row
+
+    def check(self, goal: str, measured: str, holds: bool) -> None:
+        self.targets.append((goal, measured, holds))
+
+    def markdown(self) -> str:
+        lines = [
+            "# Benchmarks",
+            "",
+            f"`make bench{'-quick' if self.scale is QUICK else ''}` on this machine ({os.cpu_count()} cores): "
+            f"{self.files} day files, {self.scale.start} .. {self.scale.end}, {self.rows:,} rows, served by a moto S3 "
+            "server on loopback. Written by `python -m bench.run`.",
+            "",
+            "| step | target | seconds | rows/s | note |",
+            "| --- | --- | ---: | ---: | --- |",
+        ]
+        cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+        lines += [
+            f"| {cell(r.step)} | {r.target} | {r.seconds:.2f} | {r.rate} | {cell(r.note)} |" for r in self.measured
+        ]
+        lines += ["", "| goal | measured | holds |", "| --- | --- | --- |"]
+        lines += [
+            f"| {cell(goal)} | {measured} | {'yes' if holds else '**no**'} |" for goal, measured, holds in self.targets
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def timed(action: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def ensure_mirror(data_dir: Path, scale: Scale) -> Path:
+    """The synthetic full-market mirror for this scale, generated once and cached between runs."""
+    mirror = data_dir / f"mirror-{scale.start}-{scale.end}-{scale.tickers}"
+    marker = mirror / ".complete"
+    if not marker.exists():
+        shutil.rmtree(mirror, ignore_errors=True)
+        print(f"generating {scale.name} of {scale.tickers} tickers into {mirror} (cached for later runs)", flush=True)
+        spec = DemoSpec(scale.start, scale.end, ticker_count=scale.tickers, seed=2020, include_tickers=CONFIGURED)
+        written = write_demo_mirror(mirror, spec)
+        nxt = DemoSpec(
+            scale.next_session, scale.next_session, ticker_count=scale.tickers, seed=2025, include_tickers=CONFIGURED
+        )
+        write_demo_mirror(data_dir / f"next-{scale.next_session}-{scale.tickers}", nxt)
+        marker.write_text(json.dumps({"files": written.files, "rows": written.rows}))
+    return mirror
+
+
+@contextmanager
+def postgres(dsn: str | None):
+    if dsn:
+        yield dsn
+        return
+    sys.path.insert(0, str(REPO))
+    from tests.pgcluster import start_cluster
+
+    dsn, stop = start_cluster(Path(tempfile.mkdtemp(prefix="tbp-bench-pg-")))
+    try:
+        yield dsn
+    finally:
+        stop()
+
+
+def fresh_database(admin_dsn: str, name: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}"')
+    params = conninfo_to_dict(admin_dsn)
+    return {
+        "DB_HOST": str(params.get("host", "127.0.0.1")),
+        "DB_PORT": str(params.get("port", 5432)),
+        "DB_USER": str(params.get("user", "postgres")),
+        "DB_PASSWORD": str(params.get("password", "")),
+        "DBT_ENV_SECRET_DB_PASSWORD": str(params.get("password", "")),
+        "DB_NAME": name,
+        "TBP_TARGET": "postgres",
+        "DSN": make_conninfo(admin_dsn, dbname=name),
+    }
+
+
+@contextmanager
+def s3_server(files: list[Path], mirror: Path):
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    sys.path.insert(0, str(REPO))
+    from tests.pgcluster import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench-access",
+        aws_secret_access_key="bench-secret",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda p: client.upload_file(str(p), BUCKET, p.relative_to(mirror).as_posix()), files))
+    try:
+        yield endpoint, client
+    finally:
+        server.stop()
+
+
+class Bench:
+    def __init__(self, scale: Scale, work: Path, admin_dsn: str, endpoint: str, client, report: Report) -> None:
+        self.scale, self.work, self.admin_dsn = scale, work, admin_dsn
+        self.endpoint, self.client, self.report = endpoint, client, report
+        self.profiles = work / "profiles"
+        self.profiles.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "profiles.example.yml", self.profiles / "profiles.yml")
+
+    def env(self, target: dict[str, str], **extra: str) -> dict[str, str]:
+        base = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", str(self.work)),
+            "TBP_CONFIG_DIR": str(REPO / "config"),
+            "TBP_SOURCE": f"s3://{BUCKET}",
+            "POLYGON_S3_ENDPOINT": self.endpoint,
+            "TBP_CACHE_DIR": str(self.work / f"cache-{uuid.uuid4().hex}"),
+            "LOG_LEVEL": "WARNING",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "PYTHONPATH": str(REPO),
+        }
+        return {**base, **CREDENTIALS, **target, **extra}
+
+    def duckdb_target(self, name: str) -> dict[str, str]:
+        return {"TBP_TARGET": "duckdb", "DUCKDB_PATH": str(self.work / f"{name}.duckdb")}
+
+    def extract(self, env: dict[str, str], start: date, end: date) -> dict:
+        result_file = self.work / f"result-{uuid.uuid4().hex}.json"
+        run = subprocess.run(
+            [sys.executable, "-m", "bench.rss", "run", "--start", str(start), "--end", str(end)],
+            env={**env, "BENCH_RESULT": str(result_file)},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            raise SystemExit(f"extract failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        return json.loads(result_file.read_text())
+
+    def dbt_build(self, env: dict[str, str]) -> float:
+        command = [
+            str(Path(sys.executable).with_name("dbt")),
+            "build",
+            "--project-dir",
+            str(REPO),
+            "--profiles-dir",
+            str(self.profiles),
+            "--target-path",
+            str(self.work / "dbt_target"),
+            "--log-path",
+            str(self.work / "dbt_logs"),
+        ]
+        seconds, run = timed(lambda: subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True))
+        if run.returncode != 0:
+            raise SystemExit(f"dbt build failed:\n{run.stdout[-5000:]}")
+        return seconds
+
+
+def measure_limits(bench: Bench, files: list[Path], rows: int) -> dict[str, float]:
+    report = bench.report
+
+    def gunzip_all() -> None:
+        for path in files:
+            gzip.decompress(path.read_bytes())
+
+    gunzip = report.add("limit: gunzip every file", "-", timed(gunzip_all)[0], rows).seconds
+
+    target = fresh_database(bench.admin_dsn, "bench_limit")
+    columns = ", ".join(
+        f"{name} {'text' if kind == 'VARCHAR' else kind.lower()}" for name, kind in COLUMN_TYPES.items()
+    ).replace("double", "double precision")
+    with psycopg.connect(target["DSN"], autocommit=True) as conn:
+        conn.execute(f"create table limit_day_aggs ({columns})")
+    script = 'zcat -- "$@" | grep -v "^ticker," | psql "$TBP_DSN" -q -c "\\copy limit_day_aggs from stdin (format csv)"'
+    copy_seconds, run = timed(
+        lambda: subprocess.run(
+            ["bash", "-c", script, "copy", *map(str, files)],
+            env={**os.environ, "TBP_DSN": target["DSN"]},
+            capture_output=True,
+        )
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"zcat | psql failed: {run.stderr.decode()[-2000:]}")
+    report.add("limit: zcat | psql \\copy into a plain table", "postgres", copy_seconds, rows)
+
+    with duckdb.connect(str(bench.work / "limit.duckdb")) as conn:
+        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMN_TYPES.items()) + "}"
+        ctas = timed(
+            lambda: conn.execute(
+                f"create table t as select * from read_csv(?, columns = {cols}, header = true, auto_detect = false)",
+                [[str(p) for p in files]],
+            ).fetchall()
+        )[0]
+    report.add("limit: DuckDB CREATE TABLE AS read_csv(all files)", "duckdb", ctas, rows)
+
+    keys = [day_file_key(PREFIX, date_from_key(p.as_posix())) for p in files]
+
+    def get_all() -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda k: bench.client.get_object(Bucket=BUCKET, Key=k)["Body"].read(), keys))
+
+    get = report.add("limit: S3 GET of every file (8 threads)", "-", timed(get_all)[0], rows).seconds
+    return {"gunzip": gunzip, "copy": copy_seconds, "ctas": ctas, "get": get}
+
+
+def run_bench(scale: Scale, data_dir: Path, out: Path | None, pg_dsn: str | None) -> Report:
+    mirror = ensure_mirror(data_dir, scale)
+    stats = json.loads((mirror / ".complete").read_text())
+    files = sorted(mirror.rglob("*.csv.gz"))
+    report = Report(scale, stats["files"], stats["rows"])
+    next_file = data_dir / f"next-{scale.next_session}-{scale.tickers}" / day_file_key(PREFIX, scale.next_session)
+    work = Path(tempfile.mkdtemp(prefix="tbp-bench-"))
+    try:
+        with postgres(pg_dsn) as admin_dsn, s3_server(files, mirror) as (endpoint, client):
+            bench = Bench(scale, work, admin_dsn, endpoint, client, report)
+            print(f"{scale.name}: {report.files} files, {report.rows:,} rows", flush=True)
+            limits = measure_limits(bench, files, report.rows)
+            run_scenarios(bench, limits, next_file, files)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = report.markdown()
+    print("\n" + text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    return report
+
+
+def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files: list[Path]) -> None:
+    scale, report = bench.scale, bench.report
+    targets = {"postgres": fresh_database(bench.admin_dsn, "bench_full"), "duckdb": bench.duckdb_target("full")}
+    limit_for = {"postgres": ("copy", "zcat | psql \\copy"), "duckdb": ("ctas", "DuckDB CTAS")}
+    e2e_seconds: dict[str, float] = {}
+    for name, target in targets.items():
+        result = bench.extract(bench.env(target), scale.start, scale.end)
+        if name == "postgres":
+            backfill_postgres = result["seconds"]
+        key, label = limit_for[name]
+        ratio = result["seconds"] / limits[key]
+        report.add(
+            "full-market backfill, S3 -> landing",
+            name,
+            result["seconds"],
+            report.rows,
+            f"{ratio:.2f}x the {label} limit; peak RSS {result['max_rss_mb']:.0f} MB",
+        )
+        report.check(f"full-market backfill into {name} landing <= 2x the {label} limit", f"{ratio:.2f}x", ratio <= 2)
+        if name == "duckdb":
+            report.check(
+                f"extractor peak RSS < 300 MB for {scale.name}",
+                f"{result['max_rss_mb']:.0f} MB",
+                result["max_rss_mb"] < 300,
+            )
+        build = bench.dbt_build(bench.env(target))
+        report.add("dbt build over full-market landing (12 tickers)", name, build)
+
+    for name, target in (
+        ("postgres", fresh_database(bench.admin_dsn, "bench_configured")),
+        ("duckdb", bench.duckdb_target("configured")),
+    ):
+        env = bench.env(target, TBP_LAND_SCOPE="configured")
+        extract = bench.extract(env, scale.start, scale.end)
+        build = bench.dbt_build(env)
+        total = extract["seconds"] + build
+        e2e_seconds[name] = total
+        report.add(
+            f"12 tickers x {scale.name} end to end (land_scope=configured)",
+            name,
+            total,
+            None,
+            f"extract {extract['seconds']:.1f}s + dbt build {build:.1f}s",
+        )
+        report.check(f"12 tickers x {scale.name} end to end < 60 s on {name}", f"{total:.1f}s", total < 60)
+
+    key = day_file_key(PREFIX, scale.next_session)
+    bench.client.upload_file(str(next_file), BUCKET, key)
+    for name, target in targets.items():
+        env = bench.env(target)
+        extract = bench.extract(env, scale.start, scale.next_session)
+        build = bench.dbt_build(env)
+        total = extract["seconds"] + build
+        report.add(
+            "one new session end to end (full-market warehouse)",
+            name,
+            total,
+            None,
+            f"extract {extract['seconds']:.1f}s + dbt build {build:.1f}s, dbt start-up included",
+        )
+        report.check(f"one new session end to end < 15 s on {name}", f"{total:.1f}s", total < 15)
+
+    for label, start, end in scale.rss_windows:
+        result = bench.extract(bench.env(bench.duckdb_target(f"rss-{label.replace(' ', '')}")), start, end)
+        report.add(
+            f"extractor peak RSS, {label} backfill", "duckdb", result["seconds"], None, f"{result['max_rss_mb']:.0f} MB"
+        )
+
+    measure_naive(bench, files, {"configured": e2e_seconds["postgres"], "backfill": backfill_postgres})
+
+
+def measure_naive(bench: Bench, files: list[Path], ours: dict[str, float]) -> None:
+    """The naive loader on a slice, extrapolated where a full run would take over 10 minutes."""
+    from bench.naive import naive_load
+
+    keys = {date_from_key(p.as_posix()): day_file_key(PREFIX, date_from_key(p.as_posix())) for p in files}
+    days = sorted(keys)
+    dsn = fresh_database(bench.admin_dsn, "bench_naive")["DSN"]
+    slice_days = days[: bench.scale.naive_days]
+    seconds, _ = timed(
+        lambda: naive_load(bench.client, BUCKET, {d: keys[d] for d in slice_days}, list(CONFIGURED), dsn)
+    )
+    estimate, note = seconds / len(slice_days) * len(days), f"{len(slice_days)} sessions in {seconds:.1f}s"
+    if estimate <= 600 and len(slice_days) < len(days):
+        rest, _ = timed(
+            lambda: naive_load(
+                bench.client, BUCKET, {d: keys[d] for d in days[len(slice_days) :]}, list(CONFIGURED), dsn
+            )
+        )
+        estimate, note = seconds + rest, f"all {len(days)} sessions run"
+    elif len(slice_days) < len(days):
+        note += f", extrapolated to {len(days)}"
+    bench.report.add(
+        "naive loader, 12 tickers (GET per ticker and day, pandas, row INSERTs)", "postgres", estimate, None, note
+    )
+    ratio = estimate / ours["configured"]
+    bench.report.check("at least 30x faster than the naive loader, 12 tickers end to end", f"{ratio:.0f}x", ratio >= 30)
+
+    sample = sorted(read_tickers(files[0]))[:40]
+    seconds, _ = timed(lambda: naive_load(bench.client, BUCKET, {days[0]: keys[days[0]]}, sample, dsn))
+    full = seconds / len(sample) * bench.report.rows
+    bench.report.add(
+        "naive loader, full market (same data as the backfill)",
+        "postgres",
+        full,
+        None,
+        f"{len(sample)} tickers x 1 session in {seconds:.1f}s, extrapolated to every row",
+    )
+    ratio = full / ours["backfill"]
+    bench.report.check("at least 30x faster than the naive loader, full-market backfill", f"{ratio:,.0f}x", ratio >= 30)
+
+
+def read_tickers(path: Path) -> set[str]:
+    with gzip.open(path, "rt") as stream:
+        return {line.split(",", 1)[0] for line in stream.readlines()[1:]}
+
+
+def main(argv: list[str] | None = None) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one month of data: a smoke test")
+    parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "bench" / ".data")
+    parser.add_argument(
+        "--pg-dsn",
+        default=os.environ.get("TBP_BENCH_PG_DSN"),
+        help="an existing server (default: start a throwaway cluster)",
+    )
+    args = parser.parse_args(argv)
+    return run_bench(QUICK if args.quick else FULL, args.data_dir, args.out, args.pg_dsn)
+
+
+if __name__ == "__main__":
+    main()
