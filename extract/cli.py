@@ -194,3 +194,16 @@ def status(as_json, config_dir, target) -> None:
     console.print(f"rows in quarantine: {result.quarantined_rows}")
     for problem in result.problems:
         console.print(f"[yellow]{problem}[/yellow]")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@config_dir_option
+@target_option
+@_reports_errors
+def report(out_dir, config_dir, target) -> None:
+    """Write a coverage heatmap (ticker x month), a close-price chart and an HTML page showing them."""
+    from extract.report import write_report
+
+    for path in write_report(_config(config_dir, target), out_dir):
+        click.echo(f"wrote {path}")

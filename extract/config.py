@@ -62,6 +62,7 @@ class PipelineConfig:
     download_workers: int
     cache_dir: Path
     land_scope: str
+    load_connections: int = 2
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
         download_workers=_positive_int(section, file, "download_workers", 8),
         cache_dir=Path(str(section.get("cache_dir") or ".cache/flatfiles")),
         land_scope=land_scope,
+        load_connections=_positive_int(section, file, "load_connections", 2),
     )
 
 

@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from extract.config import Config, validate_ticker
 from extract.errors import ConfigError, NotInPlanError, PipelineError, WarehouseError
-from extract.land.common import Lineage, RunRecord
+from extract.land.common import LandResult, Lineage, RunRecord
 from extract.plan import FileLoad, Plan, make_plan
 from extract.sources import RemoteFile, Source, make_source
 
@@ -103,7 +103,12 @@ def open_warehouse(cfg: Config, read_only: bool = False):
     if cfg.target == "postgres":
         from extract.land.postgres import PostgresWarehouse
 
-        return PostgresWarehouse(cfg.database.postgres, cfg.database.landing_schema, read_only=read_only)
+        return PostgresWarehouse(
+            cfg.database.postgres,
+            cfg.database.landing_schema,
+            read_only=read_only,
+            lanes=cfg.pipeline.load_connections,
+        )
     from extract.land.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(
@@ -169,40 +174,45 @@ def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) ->
 
 
 def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary) -> None:
+    """Downloads run ahead in parallel; each file lands as soon as it is here, on as many lanes as the
+    warehouse offers (PostgreSQL: several COPY connections; DuckDB: one). The summary is kept by this thread."""
     workers = options.workers or cfg.pipeline.download_workers
-    cache_dir = cfg.pipeline.cache_dir
     with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as fetchers,
+        ThreadPoolExecutor(max_workers=warehouse.lanes, thread_name_prefix="land") as landers,
         _progress(len(plan.loads)) as advance,
     ):
-        futures: dict[Future, FileLoad] = {
-            pool.submit(source.fetch, load.remote, cache_dir): load for load in plan.loads
+        pending: dict[Future, tuple[FileLoad, str]] = {
+            fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): (load, "fetch") for load in plan.loads
         }
-        for future in as_completed(futures):
-            load = futures[future]
-            try:
-                _land_one(warehouse, load, future.result(), summary)
-            except NotInPlanError as exc:
-                summary.not_in_plan.append(load.remote.key)
-                log.warning("%s", exc)
-            except WarehouseError:
-                for other in futures:
-                    other.cancel()
-                raise
-            except PipelineError as exc:
-                summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
-                log.error("%s", exc)
-            advance()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                load, stage = pending.pop(future)
+                try:
+                    if stage == "fetch":
+                        landing = landers.submit(_land_one, warehouse, load, future.result(), summary.run_id)
+                        pending[landing] = (load, "land")
+                        continue
+                    _count(summary, future.result())
+                except NotInPlanError as exc:
+                    summary.not_in_plan.append(load.remote.key)
+                    log.warning("%s", exc)
+                except WarehouseError:
+                    for other in pending:
+                        other.cancel()
+                    raise
+                except PipelineError as exc:
+                    summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
+                    log.error("%s", exc)
+                advance()
 
 
-def _land_one(warehouse, load: FileLoad, path, summary: RunSummary) -> None:
+def _land_one(warehouse, load: FileLoad, path, run_id: str) -> LandResult:
     began = time.monotonic()
     remote: RemoteFile = load.remote
-    lineage = Lineage(remote.key, remote.etag, remote.file_date, datetime.now(UTC), summary.run_id)
+    lineage = Lineage(remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
     result = warehouse.land(path, load, lineage)
-    summary.files_loaded += 1
-    summary.rows_landed += result.rows
-    summary.rows_rejected += result.rejected
     log.info(
         "loaded %s (%s): %d rows, %d rejected, %.3fs",
         remote.key,
@@ -211,6 +221,13 @@ def _land_one(warehouse, load: FileLoad, path, summary: RunSummary) -> None:
         result.rejected,
         time.monotonic() - began,
     )
+    return result
+
+
+def _count(summary: RunSummary, result: LandResult) -> None:
+    summary.files_loaded += 1
+    summary.rows_landed += result.rows
+    summary.rows_rejected += result.rejected
 
 
 @contextmanager

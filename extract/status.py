@@ -31,7 +31,7 @@ class WarehouseStatus:
         return asdict(self)
 
 
-def _query(cfg: Config, sql: str) -> list[tuple]:
+def query_warehouse(cfg: Config, sql: str) -> list[tuple]:
     if cfg.target == "postgres":
         from extract.land.postgres import connect
 
@@ -49,7 +49,7 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         status.problems.append(f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
         return status
     try:
-        rows = _query(
+        rows = query_warehouse(
             cfg,
             "select ticker, first_session, last_session, sessions_present, sessions_missing, coverage_pct "
             f"from {ANALYTICS_SCHEMA}.fct_ticker_coverage order by ticker",
@@ -58,13 +58,13 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
             TickerStatus(r[0], r[1], r[2], int(r[3]), int(r[4]), None if r[5] is None else float(r[5])) for r in rows
         ]
         status.quarantined_rows = int(
-            _query(cfg, f"select count(*) from {ANALYTICS_SCHEMA}.fct_quarantined_bars")[0][0]
+            query_warehouse(cfg, f"select count(*) from {ANALYTICS_SCHEMA}.fct_quarantined_bars")[0][0]
         )
     except Exception as exc:  # noqa: BLE001 - any missing table means dbt has not built yet
         status.problems.append(f"dbt models not built yet ({type(exc).__name__}): run `make build`")
     schema = cfg.database.landing_schema
     try:
-        runs = _query(
+        runs = query_warehouse(
             cfg,
             "select run_id, started_at, finished_at, outcome, files_loaded, files_failed, rows_landed, message "
             f"from {schema}.extract_runs order by started_at desc limit 1",

@@ -1,8 +1,8 @@
 """Run `tbp-extract` and SIGKILL it the Nth time it reaches a named point: python -m tests.crash_harness POINT N ARGS.
 
 Points: instruments (writing the instrument list), download (a file fetched but not yet renamed into the cache),
-parse (a file parsed inside its transaction), copy (PostgreSQL COPY under way), rows-written (rows sent, manifest
-not yet), committed (a file's transaction just committed).
+parse (a file parsed, or on PostgreSQL's raw path its header read), copy (PostgreSQL COPY under way),
+rows-written (rows sent, manifest not yet), committed (a file's transaction just committed).
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ def install(point: str, n: int) -> None:
         die_on_call(pg.PostgresWarehouse, "write_instruments", n)
     elif point == "download":
         die_on_call(os, "replace", n)
-    elif point == "parse":
+    elif point == "parse":  # PostgreSQL parses full files itself, in COPY: its first read of the file counts
         die_on_call(duck, "parse_file", n, after=True)
         die_on_call(pg, "parse_file", n, after=True)
+        die_on_call(pg, "check_header", n, after=True)
     elif point == "copy":
         die_on_call(psycopg.Copy, "write", n)
     elif point == "rows-written":

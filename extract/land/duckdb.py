@@ -29,6 +29,8 @@ from extract.plan import FileLoad, ManifestEntry
 class DuckDBWarehouse:
     """The embedded warehouse. A file lock beside the database keeps extracts one at a time."""
 
+    lanes = 1  # one writing connection: files land one after another
+
     def __init__(self, path: Path, schema: str, lock_timeout_seconds: int = 60, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only

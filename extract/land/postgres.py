@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import logging
 import os
+import queue
 import tempfile
 import time
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import duckdb
 import psycopg
 
 from extract.config import Instrument, PostgresConfig
-from extract.errors import LockTimeoutError, WarehouseError
+from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS,
     RUN_COLUMNS,
@@ -26,11 +30,20 @@ from extract.land.common import (
     manifest_entry,
     ticker_filter,
 )
-from extract.parse import PARSED_TABLE, REJECTS_TABLE, parse_file
+from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, check_header, parse_file
 from extract.plan import FileLoad, ManifestEntry
 
+log = logging.getLogger("extract")
 # pg_advisory_lock key shared by every extract into one database ("tbp" in ASCII).
 EXTRACT_LOCK_KEY = 0x746270
+# Lineage columns take these transaction-local settings as defaults, so raw CSV can be copied in unchanged.
+LINEAGE_DEFAULTS = {
+    "source_key": "current_setting('tbp.source_key', true)",
+    "source_etag": "current_setting('tbp.source_etag', true)",
+    "file_date": "cast(current_setting('tbp.file_date', true) as date)",
+    "loaded_at": "cast(current_setting('tbp.loaded_at', true) as timestamptz)",
+    "run_id": "current_setting('tbp.run_id', true)",
+}
 
 
 def _scrub(message: str, cfg: PostgresConfig) -> str:
@@ -56,22 +69,40 @@ def connect(cfg: PostgresConfig, autocommit: bool = False) -> psycopg.Connection
         raise WarehouseError(f"cannot connect to PostgreSQL at {cfg.describe()}: {_scrub(str(exc), cfg)}") from None
 
 
-class PostgresWarehouse:
-    """The production warehouse. A session advisory lock keeps extracts one at a time per database."""
+class _Lane:
+    """What one loading thread uses: a PostgreSQL connection for COPY and a DuckDB one to parse defective files."""
 
-    def __init__(self, cfg: PostgresConfig, schema: str, read_only: bool = False) -> None:
+    def __init__(self, cfg: PostgresConfig) -> None:
+        self.pg = connect(cfg)
+        self.duck = duckdb.connect()
+
+    def close(self) -> None:
+        self.pg.close()
+        self.duck.close()
+
+
+class PostgresWarehouse:
+    """The production warehouse. A session advisory lock keeps extracts one at a time per database; within one
+    extract, `lanes` connections COPY files side by side."""
+
+    def __init__(self, cfg: PostgresConfig, schema: str, read_only: bool = False, lanes: int = 2) -> None:
         self.cfg = cfg
         self.schema = schema
         self.read_only = read_only
+        self.lanes = lanes
         self.description = f"postgres {cfg.describe()}"
         self._conn: psycopg.Connection | None = None
-        self._duck: duckdb.DuckDBPyConnection | None = None
+        self._idle_lanes: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        self._all_lanes: list[_Lane] = []
 
     def open(self) -> PostgresWarehouse:
         self._conn = connect(self.cfg)
-        self._duck = duckdb.connect()
         if not self.read_only:
             self._acquire_lock()
+            for _ in range(self.lanes):
+                lane = _Lane(self.cfg)
+                self._all_lanes.append(lane)
+                self._idle_lanes.put(lane)
         return self
 
     def _acquire_lock(self) -> None:
@@ -90,12 +121,12 @@ class PostgresWarehouse:
             time.sleep(0.5)
 
     def close(self) -> None:
+        for lane in self._all_lanes:
+            lane.close()
+        self._all_lanes.clear()
         if self._conn is not None:
             self._conn.close()  # ends the session, and with it the advisory lock
             self._conn = None
-        if self._duck is not None:
-            self._duck.close()
-            self._duck = None
 
     def __enter__(self) -> PostgresWarehouse:
         return self.open()
@@ -126,6 +157,20 @@ class PostgresWarehouse:
         self._execute(
             f"create index if not exists load_manifest_source_key_idx on {self.schema}.load_manifest (source_key)"
         )
+        # Appends arrive roughly in date order: a BRIN index finds a file's rows for dbt at almost no COPY cost.
+        self._execute(
+            f"create index if not exists day_aggs_file_date_brin on {self.schema}.day_aggs using brin (file_date)"
+        )
+        has_defaults = self._execute(
+            "select column_default is not null from information_schema.columns "
+            "where table_schema = %s and table_name = 'day_aggs' and column_name = 'source_key'",
+            [self.schema],
+        ).fetchone()[0]
+        if not has_defaults:
+            defaults = ", ".join(
+                f"alter column {column} set default {value}" for column, value in LINEAGE_DEFAULTS.items()
+            )
+            self._execute(f"alter table {self.schema}.day_aggs {defaults}")
         self.conn.commit()
 
     def manifest(self) -> list[ManifestEntry]:
@@ -136,39 +181,78 @@ class PostgresWarehouse:
         self.conn.commit()
         return [manifest_entry(*row) for row in rows]
 
-    def _export_rows(self, load: FileLoad, lineage: Lineage, target: Path) -> int:
-        """Write the parsed rows of this load, lineage included, as CSV for COPY; return how many."""
-        predicate, params = ticker_filter(load)
-        return self._duck.execute(
-            f"copy (select p.*, ?::varchar, ?::varchar, ?::date, ?::timestamptz, ?::varchar "
-            f"from {PARSED_TABLE} p where {predicate}) to '{target}' (format csv, header false)",
-            lineage.values() + params,
-        ).fetchall()[0][0]
-
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        parse_file(self._duck, path, lineage.source_key)
+        """Safe to call from several threads: each call takes an idle lane and gives it back."""
+        lane = self._idle_lanes.get()
+        try:
+            if load.tickers is None and not load.skip_tickers:
+                try:
+                    return self._copy_raw(lane, path, load, lineage)
+                except psycopg.errors.DataError as exc:
+                    log.info(
+                        "%s: PostgreSQL refused a value (%s); parsing line by line",
+                        lineage.source_key,
+                        _scrub(str(exc), self.cfg),
+                    )
+            return self._copy_parsed(lane, path, load, lineage)
+        finally:
+            self._idle_lanes.put(lane)
+
+    def _copy_raw(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+        """The file's own CSV straight into COPY: PostgreSQL parses it, the lineage comes from column defaults."""
+        check_header(path, lineage.source_key)
+        copy_sql = f"copy {self.schema}.day_aggs ({', '.join(HEADER)}) from stdin (format csv, header true)"
+        try:
+            with lane.pg.transaction(), lane.pg.cursor() as cursor:
+                cursor.execute(
+                    "select set_config('tbp.source_key', %s, true), set_config('tbp.source_etag', %s, true), "
+                    "set_config('tbp.file_date', %s, true), set_config('tbp.loaded_at', %s, true), "
+                    "set_config('tbp.run_id', %s, true)",
+                    [
+                        lineage.source_key,
+                        lineage.source_etag,
+                        lineage.file_date.isoformat(),
+                        lineage.loaded_at.isoformat(),
+                        lineage.run_id,
+                    ],
+                )
+                with cursor.copy(copy_sql) as copy, gzip.open(path, "rb") as stream:
+                    while block := stream.read(1 << 20):
+                        copy.write(block)
+                rows = cursor.rowcount
+                if rows <= 0:
+                    raise FileDefectError(f"{lineage.source_key}: no data rows after the header")
+                self._write_manifest(cursor, load, lineage, rows, 0)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FileDefectError(f"{lineage.source_key}: cannot read: {exc}") from None
+        except psycopg.errors.DataError:
+            raise
+        except psycopg.Error as exc:
+            raise self._landing_error(lineage, exc) from None
+        return LandResult(rows=rows, rejected=0)
+
+    def _copy_parsed(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+        """DuckDB parses (unparsable lines set aside, tickers filtered), then COPY sends its CSV with lineage."""
+        parse_file(lane.duck, path, lineage.source_key)
+        predicate, params = ticker_filter(load)
         handle, csv_path = tempfile.mkstemp(suffix=".csv", prefix="tbp-copy-")
         os.close(handle)
         try:
-            rows = self._export_rows(load, lineage, Path(csv_path))
+            rows = lane.duck.execute(
+                f"copy (select p.*, ?::varchar, ?::varchar, ?::date, ?::timestamptz, ?::varchar "
+                f"from {PARSED_TABLE} p where {predicate}) to '{csv_path}' (format csv, header false)",
+                lineage.values() + params,
+            ).fetchall()[0][0]
             rejects = (
                 []
                 if load.reason == "widened"
-                else self._duck.execute(
+                else lane.duck.execute(
                     f"select line, column_name, error_message, csv_line from {REJECTS_TABLE}"
                 ).fetchall()
             )
-            self._write_file(Path(csv_path), load, lineage, rows, rejects)
-        finally:
-            os.unlink(csv_path)
-        return LandResult(rows=rows, rejected=len(rejects))
-
-    def _write_file(self, csv_path: Path, load: FileLoad, lineage: Lineage, rows: int, rejects: list) -> None:
-        columns = ", ".join(LANDING_COLUMNS)
-        try:
-            with self.conn.transaction(), self.conn.cursor() as cursor:
-                copy_rows = f"copy {self.schema}.day_aggs ({columns}) from stdin (format csv)"
-                with cursor.copy(copy_rows) as copy, csv_path.open("rb") as stream:
+            with lane.pg.transaction(), lane.pg.cursor() as cursor:
+                copy_sql = f"copy {self.schema}.day_aggs ({', '.join(LANDING_COLUMNS)}) from stdin (format csv)"
+                with cursor.copy(copy_sql) as copy, open(csv_path, "rb") as stream:
                     while block := stream.read(1 << 20):
                         copy.write(block)
                 if rejects:
@@ -176,24 +260,33 @@ class PostgresWarehouse:
                         f"insert into {self.schema}.rejected_rows values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         [[*lineage.values()[:3], *reject, *lineage.values()[3:]] for reject in rejects],
                     )
-                cursor.execute(
-                    f"insert into {self.schema}.load_manifest values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        lineage.source_key,
-                        lineage.source_etag,
-                        load.remote.size,
-                        lineage.file_date,
-                        rows,
-                        len(rejects),
-                        encode_tickers(load.tickers),
-                        lineage.loaded_at,
-                        lineage.run_id,
-                    ],
-                )
+                self._write_manifest(cursor, load, lineage, rows, len(rejects))
         except psycopg.Error as exc:
-            raise WarehouseError(
-                f"{lineage.source_key}: cannot land into {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}"
-            ) from None
+            raise self._landing_error(lineage, exc) from None
+        finally:
+            os.unlink(csv_path)
+        return LandResult(rows=rows, rejected=len(rejects))
+
+    def _write_manifest(self, cursor, load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> None:
+        cursor.execute(
+            f"insert into {self.schema}.load_manifest values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                lineage.source_key,
+                lineage.source_etag,
+                load.remote.size,
+                lineage.file_date,
+                rows,
+                rejected,
+                encode_tickers(load.tickers),
+                lineage.loaded_at,
+                lineage.run_id,
+            ],
+        )
+
+    def _landing_error(self, lineage: Lineage, exc: psycopg.Error) -> WarehouseError:
+        return WarehouseError(
+            f"{lineage.source_key}: cannot land into {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}"
+        )
 
     def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
         try:

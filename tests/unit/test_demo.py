@@ -2,7 +2,8 @@ import gzip
 from datetime import date
 from pathlib import Path
 
-from extract.demo import DemoSpec, is_session, nyse_holidays, sessions, window_start_ns, write_demo_mirror
+from extract.calendar import is_session, nyse_holidays, sessions
+from extract.demo import DemoSpec, window_start_ns, write_demo_mirror
 from tests.conftest import CONFIGURED, read_mirror_rows
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

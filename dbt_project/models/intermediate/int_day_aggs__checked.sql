@@ -29,17 +29,11 @@ current_versions as (
 
     changed_files as (
 
-        select distinct source_key
+        select distinct
+            source_key,
+            file_date
         from manifest
         where loaded_at >= {{ lookback_floor(this) }}
-
-    ),
-
-    new_instruments as (
-
-        select ticker
-        from instruments
-        where ticker not in (select distinct ticker from {{ this }})
 
     ),
 
@@ -55,12 +49,10 @@ bars as (
             and stg.source_etag = current_versions.source_etag
     where
         stg.ticker in (select instruments.ticker from instruments)
-        {% if is_incremental() %}
-            and (
-                stg.source_key in (select changed_files.source_key from changed_files)
-                -- a newly configured ticker brings its whole history: every file is rebuilt
-                or exists (select 1 from new_instruments)
-            )
+        {% if is_incremental() and not has_new_instruments(this) %}
+            -- a newly configured ticker brings its whole history: then every file is re-read
+            and stg.file_date in (select changed_files.file_date from changed_files)
+            and stg.source_key in (select changed_files.source_key from changed_files)
         {% endif %}
 
 ),

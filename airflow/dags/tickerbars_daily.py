@@ -1,0 +1,38 @@
+"""Daily: after the evening publication (New York time), extract the recent window and build the models.
+
+The day file usually appears between 20:00 and 22:00 ET and is promised by 11:00 ET the next day, so the extract
+task fails while the session's file is missing and is retried hourly into the next morning.
+"""
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+from cosmos.operators.local import DbtBuildLocalOperator
+from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config
+
+
+@dag(
+    dag_id="tickerbars_daily",
+    schedule=CronTriggerTimetable("30 20 * * 1-5", timezone="America/New_York"),
+    start_date=pendulum.datetime(2024, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["tickerbars"],
+    doc_md=__doc__,
+)
+def tickerbars_daily():
+    @task(retries=16, retry_delay=timedelta(hours=1))
+    def extract(logical_date=None) -> dict:
+        from extract.orchestration import daily_extract
+
+        session = pendulum.instance(logical_date).in_timezone("America/New_York").date()
+        summary = daily_extract(load_config(), session)
+        return {"files_loaded": summary.files_loaded, "rows_landed": summary.rows_landed}
+
+    extract() >> dbt_operator(DbtBuildLocalOperator, "dbt_build")
+
+
+tickerbars_daily()
