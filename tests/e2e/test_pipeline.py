@@ -5,6 +5,7 @@ from datetime import date
 
 import yaml
 
+from extract.report import write_report
 from extract.run import RunOptions, run_extract
 from tests.conftest import (
     CONFIGURED,
@@ -42,7 +43,7 @@ def expected_fact(mirror_rows: dict, tickers) -> dict[tuple[str, date], tuple]:
     }
 
 
-def test_the_demo_mirror_becomes_fct_daily_bars_row_for_row(make_config, small_mirror, base_env, run_dbt):
+def test_the_demo_mirror_becomes_fct_daily_bars_row_for_row(make_config, small_mirror, base_env, run_dbt, tmp_path):
     env = base_env
     cfg = make_config(**env, TBP_SOURCE=str(small_mirror))
     run_extract(cfg, WHOLE_RANGE)
@@ -59,6 +60,11 @@ def test_the_demo_mirror_becomes_fct_daily_bars_row_for_row(make_config, small_m
     assert run_extract(cfg, WHOLE_RANGE).files_loaded == 0
     run_dbt(["build"], env)
     assert len(fact_rows(env)) == 12 * 41
+
+    heatmap, chart, page = write_report(cfg, tmp_path / "report")
+    assert heatmap.read_bytes()[:8] == chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = page.read_text()
+    assert "src='coverage.png'" in text and "src='close.png'" in text and "492 bars of 12 tickers" in text
 
 
 def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, mirror, target_env, run_dbt):
