@@ -42,64 +42,74 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
 
 
 def check_header(path: Path, key: str) -> None:
+    """The header must be the provider's, and at least one data line must follow it."""
     try:
         with gzip.open(path, "rt", newline="") as stream:
-            first_line = stream.readline()
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise FileDefectError(f"{key}: cannot read: {exc}") from None
+            first_line, second_line = stream.readline(), stream.readline()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileDefectError(f"{key}: not a whole gzip file ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise FileDefectError(f"{key}: not UTF-8 text ({exc})") from None
     if not first_line:
         raise FileDefectError(f"{key}: empty file (no header, no rows)")
     found = tuple(name.strip() for name in first_line.strip().split(","))
     if found != HEADER:
         raise FileDefectError(f"{key}: line 1: header is {','.join(found)!r}, expected {','.join(HEADER)!r}")
+    if not second_line.strip():
+        raise FileDefectError(f"{key}: no data rows after the header")
 
 
-def _columns_literal() -> str:
-    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMN_TYPES.items()) + "}"
+def read_csv_sql() -> str:
+    """DuckDB's reader with the file's explicit schema (one ? for the path). Lines with a value that cannot be
+    cast, or the wrong number of fields, go to the temp table reject_errors_scan instead of failing the file."""
+    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMN_TYPES.items()) + "}"
+    return (
+        f"read_csv(?, columns = {columns}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+        "compression = 'gzip', store_rejects = true, rejects_table = 'reject_errors_scan', "
+        "rejects_scan = 'reject_scans_scan')"
+    )
+
+
+# One row a rejected line: line number, the columns at fault, the parser's messages, the raw text.
+REJECTS_BY_LINE_SQL = """
+    select
+        line,
+        string_agg(distinct column_name, ',') as column_name,
+        string_agg(error_message, '; ') as error_message,
+        any_value(csv_line) as csv_line
+    from reject_errors_scan
+    group by line
+"""
+
+
+def drop_rejects(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("drop table if exists reject_errors_scan")
+    conn.execute("drop table if exists reject_scans_scan")
+
+
+def file_error(key: str, exc: duckdb.Error) -> FileDefectError | None:
+    """The FileDefectError a DuckDB error while reading a file stands for, or None if the fault is elsewhere."""
+    if isinstance(exc, duckdb.IOException):
+        return FileDefectError(f"{key}: not a whole gzip file ({str(exc).splitlines()[0]})")
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException):
+        return FileDefectError(f"{key}: cannot parse: {str(exc).splitlines()[0]}")
+    return None
 
 
 def parse_file(conn: duckdb.DuckDBPyConnection, path: Path, key: str) -> ParsedFile:
-    """Read the file into temp tables: good rows in PARSED_TABLE, unparsable lines in REJECTS_TABLE.
-
-    A line whose value cannot be cast (or with the wrong number of fields) is kept aside with its line
-    number, column and raw text, and the rest of the file still loads.
-    """
+    """Read the file into temp tables: good rows in PARSED_TABLE, unparsable lines in REJECTS_TABLE."""
     check_header(path, key)
     conn.execute(f"drop table if exists temp.{PARSED_TABLE}")
     conn.execute(f"drop table if exists temp.{REJECTS_TABLE}")
     try:
-        conn.execute(
-            f"""
-            create temp table {PARSED_TABLE} as
-            select * from read_csv(
-                ?, columns = {_columns_literal()}, header = true, auto_detect = false, delim = ',',
-                quote = '"', compression = 'gzip', store_rejects = true,
-                rejects_table = 'reject_errors_scan', rejects_scan = 'reject_scans_scan'
-            )
-            """,
-            [str(path)],
-        )
-        conn.execute(
-            f"""
-            create temp table {REJECTS_TABLE} as
-            select
-                line,
-                string_agg(distinct column_name, ',') as column_name,
-                string_agg(error_message, '; ') as error_message,
-                any_value(csv_line) as csv_line
-            from reject_errors_scan
-            group by line
-            """
-        )
+        conn.execute(f"create temp table {PARSED_TABLE} as select * from {read_csv_sql()}", [str(path)])
+        conn.execute(f"create temp table {REJECTS_TABLE} as {REJECTS_BY_LINE_SQL}")
     except duckdb.Error as exc:
-        raise FileDefectError(f"{key}: cannot parse: {exc}") from None
+        raise file_error(key, exc) or FileDefectError(f"{key}: cannot parse: {exc}") from None
     finally:
-        conn.execute("drop table if exists reject_errors_scan")
-        conn.execute("drop table if exists reject_scans_scan")
+        drop_rejects(conn)
     rows = scalar(conn, f"select count(*) from {PARSED_TABLE}")
     rejected = scalar(conn, f"select count(*) from {REJECTS_TABLE}")
-    if rows + rejected == 0:
-        raise FileDefectError(f"{key}: no data rows after the header")
     if rows == 0:
         raise FileDefectError(f"{key}: none of its {rejected} rows could be parsed; check the file format")
     return ParsedFile(rows=rows, rejected=rejected)

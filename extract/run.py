@@ -116,6 +116,7 @@ def open_warehouse(cfg: Config, read_only: bool = False):
         cfg.database.landing_schema,
         cfg.database.postgres.lock_timeout_seconds,
         read_only=read_only,
+        lanes=cfg.pipeline.load_connections,
     )
 
 

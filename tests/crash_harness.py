@@ -1,7 +1,7 @@
 """Run `tbp-extract` and SIGKILL it the Nth time it reaches a named point: python -m tests.crash_harness POINT N ARGS.
 
 Points: instruments (writing the instrument list), download (a file fetched but not yet renamed into the cache),
-parse (a file parsed, or on PostgreSQL's raw path its header read), copy (PostgreSQL COPY under way),
+parse (a file about to be read in its open transaction, or its header read), copy (PostgreSQL COPY under way),
 rows-written (rows sent, manifest not yet), committed (a file's transaction just committed).
 """
 
@@ -40,8 +40,8 @@ def install(point: str, n: int) -> None:
         die_on_call(pg.PostgresWarehouse, "write_instruments", n)
     elif point == "download":
         die_on_call(os, "replace", n)
-    elif point == "parse":  # PostgreSQL parses full files itself, in COPY: its first read of the file counts
-        die_on_call(duck, "parse_file", n, after=True)
+    elif point == "parse":  # DuckDB: transaction open, the file about to be read; PostgreSQL: its header read
+        die_on_call(duck, "read_csv_sql", n)
         die_on_call(pg, "parse_file", n, after=True)
         die_on_call(pg, "check_header", n, after=True)
     elif point == "copy":
