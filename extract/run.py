@@ -156,6 +156,8 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
             summary.seconds = time.monotonic() - started
             _finish_run(warehouse, run, summary, "aborted")
             raise
+        if summary.rows_landed:
+            warehouse.refresh_statistics()
         summary.seconds = time.monotonic() - started
         _finish_run(warehouse, run, summary, summary.outcome)
     return summary

@@ -176,6 +176,9 @@ class DuckDBWarehouse:
         )
         return LandResult(rows=rows, rejected=rejected)
 
+    def refresh_statistics(self) -> None:
+        """DuckDB keeps its statistics up to date as it writes."""
+
     def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
         conn = self.conn
         conn.execute("begin transaction")

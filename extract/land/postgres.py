@@ -288,6 +288,12 @@ class PostgresWarehouse:
             f"{lineage.source_key}: cannot land into {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}"
         )
 
+    def refresh_statistics(self) -> None:
+        """Fresh planner statistics after a load, so that the dbt build that follows plans with them."""
+        for table in ("day_aggs", "load_manifest"):
+            self._execute(f"analyze {self.schema}.{table}")
+        self.conn.commit()
+
     def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
         try:
             with self.conn.transaction(), self.conn.cursor() as cursor:

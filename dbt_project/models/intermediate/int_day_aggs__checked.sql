@@ -1,6 +1,7 @@
 {#-
     The bars of the configured instruments from the current version of each day file, each checked.
     A re-published file (new ETag) replaces every row of its older version: delete+insert on source_key.
+    Incremental runs re-read exactly the files with a load newer than the rows held for them.
     quarantine_reason is null for a clean bar; otherwise the bar stays out of fct_daily_bars.
 -#}
 {{ config(unique_key='source_key') }}
@@ -27,13 +28,26 @@ current_versions as (
 
 {% if is_incremental() %}
 
+    held as (
+
+        select
+            source_key,
+            max(loaded_at) as loaded_at
+        from {{ this }}
+        group by source_key
+
+    ),
+
+    -- files with a load newer than the rows held for them: new, late, re-published or widened files
     changed_files as (
 
-        select distinct
-            source_key,
-            file_date
+        select
+            manifest.source_key,
+            manifest.file_date
         from manifest
-        where loaded_at >= {{ lookback_floor(this) }}
+        left join held on manifest.source_key = held.source_key
+        group by manifest.source_key, manifest.file_date
+        having max(manifest.loaded_at) > coalesce(max(held.loaded_at), cast('1970-01-01' as timestamp))
 
     ),
 
