@@ -191,7 +191,7 @@ def status(as_json, config_dir, target) -> None:
             f"last run {run['run_id']}: {run['outcome']}, {run['files_loaded']} files, "
             f"{run['rows_landed']} rows, {run['files_failed']} failed, finished {run['finished_at']}"
         )
-    console.print(f"rows in quarantine: {result.quarantined_rows}")
+    console.print(f"in quarantine: {result.quarantined_rows} rows from {result.quarantined_files} files")
     for problem in result.problems:
         console.print(f"[yellow]{problem}[/yellow]")
 

@@ -25,6 +25,7 @@ class WarehouseStatus:
     tickers: list[TickerStatus] = field(default_factory=list)
     last_run: dict | None = None
     quarantined_rows: int = 0
+    quarantined_files: int = 0
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -57,9 +58,10 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         status.tickers = [
             TickerStatus(r[0], r[1], r[2], int(r[3]), int(r[4]), None if r[5] is None else float(r[5])) for r in rows
         ]
-        status.quarantined_rows = int(
-            query_warehouse(cfg, f"select count(*) from {ANALYTICS_SCHEMA}.fct_quarantined_bars")[0][0]
+        quarantine = query_warehouse(
+            cfg, f"select count(*), count(distinct source_key) from {ANALYTICS_SCHEMA}.fct_quarantined_bars"
         )
+        status.quarantined_rows, status.quarantined_files = (int(value) for value in quarantine[0])
     except Exception as exc:  # noqa: BLE001 - any missing table means dbt has not built yet
         status.problems.append(f"dbt models not built yet ({type(exc).__name__}): run `make build`")
     schema = cfg.database.landing_schema

@@ -7,6 +7,7 @@ import yaml
 
 from extract.report import write_report
 from extract.run import RunOptions, run_extract
+from extract.status import warehouse_status
 from tests.conftest import (
     CONFIGURED,
     PREFIX,
@@ -108,6 +109,10 @@ def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, 
     assert summary.planned == {"new": 1, "changed": 3}
     build = run_dbt(["build"], env)
     assert "WARN=1" in build.stdout and "Got 4 results, configured to warn if != 0" in build.stdout
+    status = warehouse_status(cfg)
+    assert (status.quarantined_rows, status.quarantined_files) == (4, 2) and status.problems == []
+    assert status.last_run["outcome"] == "success" and status.last_run["files_loaded"] == 4
+    assert {t.ticker: t.sessions_missing for t in status.tickers}["MSFT"] == 1  # dropped by the re-publication
     after = fact_rows(env)
 
     assert sum(1 for key in after if key[1] == late_day) == 12
