@@ -209,23 +209,27 @@ def pg_server() -> dict[str, str]:
         stop()
 
 
+def pg_connect(env: dict[str, str], autocommit: bool = False):
+    """A psycopg connection to the database the DB_* values of env name."""
+    import psycopg
+
+    return psycopg.connect(
+        host=env["DB_HOST"],
+        port=env["DB_PORT"],
+        user=env["DB_USER"],
+        password=env["DB_PASSWORD"] or None,
+        dbname=env["DB_NAME"],
+        autocommit=autocommit,
+    )
+
+
 @pytest.fixture
 def pg_env(pg_server, base_env) -> dict[str, str]:
     """A fresh database of its own for each test; environment for the extractor and for dbt's postgres target."""
     import uuid
 
-    import psycopg
-
     name = f"tbp_test_{uuid.uuid4().hex[:10]}"
-    admin = {**pg_server}
-    with psycopg.connect(
-        host=admin["DB_HOST"],
-        port=admin["DB_PORT"],
-        user=admin["DB_USER"],
-        password=admin["DB_PASSWORD"] or None,
-        dbname=admin["DB_NAME"],
-        autocommit=True,
-    ) as conn:
+    with pg_connect(pg_server, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     yield {
         **base_env,
@@ -234,14 +238,7 @@ def pg_env(pg_server, base_env) -> dict[str, str]:
         "TBP_TARGET": "postgres",
         "DBT_ENV_SECRET_DB_PASSWORD": pg_server["DB_PASSWORD"],
     }
-    with psycopg.connect(
-        host=admin["DB_HOST"],
-        port=admin["DB_PORT"],
-        user=admin["DB_USER"],
-        password=admin["DB_PASSWORD"] or None,
-        dbname=admin["DB_NAME"],
-        autocommit=True,
-    ) as conn:
+    with pg_connect(pg_server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
@@ -250,14 +247,7 @@ def timescaledb_available(env: dict[str, str]) -> str | None:
     import psycopg
 
     try:
-        with psycopg.connect(
-            host=env["DB_HOST"],
-            port=env["DB_PORT"],
-            user=env["DB_USER"],
-            password=env["DB_PASSWORD"] or None,
-            dbname=env["DB_NAME"],
-            autocommit=True,
-        ) as conn:
+        with pg_connect(env, autocommit=True) as conn:
             conn.execute("create extension if not exists timescaledb")
     except psycopg.Error as exc:
         return f"CREATE EXTENSION timescaledb failed on the test server: {str(exc).strip().splitlines()[0]}"
@@ -267,15 +257,7 @@ def timescaledb_available(env: dict[str, str]) -> str | None:
 def warehouse_rows(env: dict[str, str], sql: str) -> list[tuple]:
     """Rows of a query on the warehouse env points at (TBP_TARGET decides which)."""
     if env.get("TBP_TARGET") == "postgres":
-        import psycopg
-
-        with psycopg.connect(
-            host=env["DB_HOST"],
-            port=env["DB_PORT"],
-            user=env["DB_USER"],
-            password=env["DB_PASSWORD"] or None,
-            dbname=env["DB_NAME"],
-        ) as conn:
+        with pg_connect(env) as conn:
             return conn.execute(sql).fetchall()
     import duckdb
 

@@ -7,22 +7,25 @@ rows-written (rows sent, manifest not yet), committed (a file's transaction just
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
+import threading
 
 
 def die_on_call(owner, name: str, n: int, after: bool = False) -> None:
     original = getattr(owner, name)
-    calls = 0
+    calls = itertools.count(1)
+    lock = threading.Lock()
 
     def wrapper(*args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == n and not after:
+        with lock:  # files land on several threads: each call keeps its own number
+            number = next(calls)
+        if number == n and not after:
             os.kill(os.getpid(), signal.SIGKILL)
         result = original(*args, **kwargs)
-        if calls == n and after:
+        if number == n and after:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 

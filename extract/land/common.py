@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from extract.config import Instrument
+from extract.errors import WarehouseError
 from extract.plan import FileLoad, ManifestEntry
 
 LANDING_COLUMNS = (
@@ -132,3 +136,51 @@ def manifest_entry(key: str, etag: str, size: int, tickers: str | None) -> Manif
 
 def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
     return [[i.ticker, i.name, i.type, i.exchange, i.sector, i.active, now] for i in instruments]
+
+
+class Warehouse:
+    """What both warehouses share: a context manager around one main connection, and `lanes` more connections
+    that land files side by side (each land call borrows an idle one)."""
+
+    description = "warehouse"
+
+    def __init__(self, lanes: int) -> None:
+        self.lanes = lanes
+        self._conn = None
+        self._idle_lanes: queue.SimpleQueue = queue.SimpleQueue()
+        self._all_lanes: list = []
+
+    def open(self):
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            raise WarehouseError(f"{self.description} is not open")
+        return self._conn
+
+    def _add_lane(self, lane) -> None:
+        self._all_lanes.append(lane)
+        self._idle_lanes.put(lane)
+
+    @contextmanager
+    def _borrowed_lane(self) -> Iterator:
+        lane = self._idle_lanes.get()
+        try:
+            yield lane
+        finally:
+            self._idle_lanes.put(lane)
+
+    def _close_lanes(self) -> None:
+        for lane in self._all_lanes:
+            lane.close()
+        self._all_lanes.clear()

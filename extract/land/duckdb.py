@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import queue
 import time
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from extract.land.common import (
     LandResult,
     Lineage,
     RunRecord,
+    Warehouse,
     encode_tickers,
     instrument_rows,
     landing_ddl,
@@ -31,22 +31,19 @@ from extract.plan import FileLoad, ManifestEntry
 DUCKDB_SETTINGS = {"checkpoint_threshold": "64MB", "memory_limit": "128MB", "preserve_insertion_order": "false"}
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(Warehouse):
     """The embedded warehouse. A file lock beside the database keeps extracts one at a time; within one extract,
     `lanes` connections of the same database parse and append files side by side."""
 
     def __init__(
         self, path: Path, schema: str, lock_timeout_seconds: int = 60, read_only: bool = False, lanes: int = 2
     ) -> None:
+        super().__init__(lanes)
         self.path = Path(path)
         self.read_only = read_only
-        self.lanes = lanes
-        self._idle_lanes: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
-        self._all_lanes: list[duckdb.DuckDBPyConnection] = []
         self.schema = schema
         self.lock_timeout_seconds = lock_timeout_seconds
         self.description = f"duckdb {self.path}"
-        self._conn: duckdb.DuckDBPyConnection | None = None
         self._lock_file = None
 
     def open(self) -> DuckDBWarehouse:
@@ -62,9 +59,7 @@ class DuckDBWarehouse:
             self.close()
             raise WarehouseError(f"cannot open {self.path}: {exc}") from None
         for _ in range(self.lanes):
-            lane = self._conn.cursor()
-            self._all_lanes.append(lane)
-            self._idle_lanes.put(lane)
+            self._add_lane(self._conn.cursor())
         return self
 
     def _acquire_lock(self) -> None:
@@ -85,27 +80,13 @@ class DuckDBWarehouse:
                 time.sleep(0.2)
 
     def close(self) -> None:
-        for lane in self._all_lanes:
-            lane.close()
-        self._all_lanes.clear()
+        self._close_lanes()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-    def __enter__(self) -> DuckDBWarehouse:
-        return self.open()
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    @property
-    def conn(self) -> duckdb.DuckDBPyConnection:
-        if self._conn is None:
-            raise WarehouseError(f"{self.description} is not open")
-        return self._conn
 
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
@@ -124,24 +105,22 @@ class DuckDBWarehouse:
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """Safe to call from several threads: each call takes an idle lane and gives it back."""
         check_header(path, lineage.source_key)
-        lane = self._idle_lanes.get()
-        try:
-            lane.execute("begin transaction")
+        with self._borrowed_lane() as lane:
             try:
-                result = self._land_in_transaction(lane, path, load, lineage)
-                lane.execute("commit")
-                return result
-            except BaseException:
-                lane.execute("rollback")
-                raise
-            finally:
-                drop_rejects(lane)
-        except duckdb.Error as exc:
-            raise file_error(lineage.source_key, exc) or WarehouseError(
-                f"{lineage.source_key}: cannot land into {self.path}: {exc}"
-            ) from None
-        finally:
-            self._idle_lanes.put(lane)
+                lane.execute("begin transaction")
+                try:
+                    result = self._land_in_transaction(lane, path, load, lineage)
+                    lane.execute("commit")
+                    return result
+                except BaseException:
+                    lane.execute("rollback")
+                    raise
+                finally:
+                    drop_rejects(lane)
+            except duckdb.Error as exc:
+                raise file_error(lineage.source_key, exc) or WarehouseError(
+                    f"{lineage.source_key}: cannot land into {self.path}: {exc}"
+                ) from None
 
     def _land_in_transaction(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         predicate, params = ticker_filter(load)

@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import logging
 import os
-import queue
 import tempfile
 import time
 import zlib
@@ -24,6 +23,7 @@ from extract.land.common import (
     LandResult,
     Lineage,
     RunRecord,
+    Warehouse,
     encode_tickers,
     instrument_rows,
     landing_ddl,
@@ -81,28 +81,23 @@ class _Lane:
         self.duck.close()
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(Warehouse):
     """The production warehouse. A session advisory lock keeps extracts one at a time per database; within one
     extract, `lanes` connections COPY files side by side."""
 
     def __init__(self, cfg: PostgresConfig, schema: str, read_only: bool = False, lanes: int = 2) -> None:
+        super().__init__(lanes)
         self.cfg = cfg
         self.schema = schema
         self.read_only = read_only
-        self.lanes = lanes
         self.description = f"postgres {cfg.describe()}"
-        self._conn: psycopg.Connection | None = None
-        self._idle_lanes: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
-        self._all_lanes: list[_Lane] = []
 
     def open(self) -> PostgresWarehouse:
         self._conn = connect(self.cfg)
         if not self.read_only:
             self._acquire_lock()
             for _ in range(self.lanes):
-                lane = _Lane(self.cfg)
-                self._all_lanes.append(lane)
-                self._idle_lanes.put(lane)
+                self._add_lane(_Lane(self.cfg))
         return self
 
     def _acquire_lock(self) -> None:
@@ -121,24 +116,10 @@ class PostgresWarehouse:
             time.sleep(0.5)
 
     def close(self) -> None:
-        for lane in self._all_lanes:
-            lane.close()
-        self._all_lanes.clear()
+        self._close_lanes()
         if self._conn is not None:
             self._conn.close()  # ends the session, and with it the advisory lock
             self._conn = None
-
-    def __enter__(self) -> PostgresWarehouse:
-        return self.open()
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    @property
-    def conn(self) -> psycopg.Connection:
-        if self._conn is None:
-            raise WarehouseError(f"{self.description} is not open")
-        return self._conn
 
     def _execute(self, query: str, params: list | None = None) -> psycopg.Cursor:
         try:
@@ -183,8 +164,7 @@ class PostgresWarehouse:
 
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """Safe to call from several threads: each call takes an idle lane and gives it back."""
-        lane = self._idle_lanes.get()
-        try:
+        with self._borrowed_lane() as lane:
             if load.tickers is None and not load.skip_tickers:
                 try:
                     return self._copy_raw(lane, path, load, lineage)
@@ -195,8 +175,6 @@ class PostgresWarehouse:
                         _scrub(str(exc), self.cfg),
                     )
             return self._copy_parsed(lane, path, load, lineage)
-        finally:
-            self._idle_lanes.put(lane)
 
     def _copy_raw(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """The file's own CSV straight into COPY: PostgreSQL parses it, the lineage comes from column defaults."""

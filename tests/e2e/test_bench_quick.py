@@ -24,5 +24,5 @@ def test_bench_quick_measures_every_step_and_checks_every_goal(pg_server, tmp_pa
     assert sum("end to end" in step for step in steps) == 4
     assert any(step.startswith("naive loader, 12 tickers") for step in steps)
     assert all(row.seconds > 0 for row in report.measured)
-    assert len(report.targets) == 10
+    assert len(report.targets) == 9
     assert out.read_text().startswith("# Benchmarks")

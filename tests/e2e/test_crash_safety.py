@@ -5,12 +5,10 @@ import signal
 import subprocess
 import sys
 
-import duckdb
-import psycopg
 import pytest
 
 from extract.run import RunOptions, run_extract
-from tests.conftest import REPO, S3_CREDENTIALS, SMALL_END, SMALL_START
+from tests.conftest import REPO, S3_CREDENTIALS, SMALL_END, SMALL_START, warehouse_rows
 
 WINDOW = ["run", "--start", str(SMALL_START), "--end", str(SMALL_END), "--workers", "1"]
 LANDING = (
@@ -53,29 +51,13 @@ CRASHES = {
 }
 
 
-def read_duckdb(path, sql):
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def read_postgres(env, sql):
-    with psycopg.connect(
-        host=env["DB_HOST"],
-        port=env["DB_PORT"],
-        user=env["DB_USER"],
-        password=env["DB_PASSWORD"] or None,
-        dbname=env["DB_NAME"],
-    ) as conn:
-        return conn.execute(sql).fetchall()
-
-
 @pytest.fixture
 def clean_reference(make_config, base_env, small_mirror, run_dbt):
     """Landing, manifest and fact table of an uninterrupted run (DuckDB; PostgreSQL equals it, as tested)."""
-    cfg = make_config(TBP_SOURCE=str(small_mirror), DUCKDB_PATH=base_env["DUCKDB_PATH"] + ".clean")
-    run_extract(cfg, RunOptions(start=SMALL_START, end=SMALL_END))
-    run_dbt(["build"], {**base_env, "DUCKDB_PATH": base_env["DUCKDB_PATH"] + ".clean"})
-    return {sql: read_duckdb(cfg.database.duckdb_path, sql) for sql in (LANDING, MANIFEST, FACT)}
+    env = {**base_env, "DUCKDB_PATH": base_env["DUCKDB_PATH"] + ".clean"}
+    run_extract(make_config(**env, TBP_SOURCE=str(small_mirror)), RunOptions(start=SMALL_START, end=SMALL_END))
+    run_dbt(["build"], env)
+    return {sql: warehouse_rows(env, sql) for sql in (LANDING, MANIFEST, FACT)}
 
 
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
@@ -110,10 +92,5 @@ def test_sigkill_at_ten_points_then_a_rerun_equals_a_clean_run(
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     run_dbt(["build"], env)
-    read = (
-        (lambda sql: read_duckdb(env["DUCKDB_PATH"], sql))
-        if target == "duckdb"
-        else (lambda sql: read_postgres(env, sql))
-    )
     for sql in (LANDING, MANIFEST, FACT):
-        assert read(sql) == clean_reference[sql], sql
+        assert warehouse_rows(env, sql) == clean_reference[sql], sql

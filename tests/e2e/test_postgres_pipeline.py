@@ -3,26 +3,22 @@
 from datetime import date
 
 import duckdb
-import psycopg
 import pytest
 
 from extract.run import RunOptions, run_extract
-from tests.conftest import CONFIGURED, SMALL_END, SMALL_START, bar_line, timescaledb_available, write_day_file
+from tests.conftest import (
+    CONFIGURED,
+    SMALL_END,
+    SMALL_START,
+    bar_line,
+    timescaledb_available,
+    warehouse_rows,
+    write_day_file,
+)
 
 pytestmark = pytest.mark.postgres
 WHOLE_RANGE = RunOptions(start=SMALL_START, end=SMALL_END)
 FACT_COLUMNS = "ticker, trade_date, open, high, low, close, volume, transactions, source_key, source_etag"
-
-
-def pg_query(env, sql: str) -> list[tuple]:
-    with psycopg.connect(
-        host=env["DB_HOST"],
-        port=env["DB_PORT"],
-        user=env["DB_USER"],
-        password=env["DB_PASSWORD"] or None,
-        dbname=env["DB_NAME"],
-    ) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def test_postgres_fct_daily_bars_equals_duckdb_row_for_row(make_config, pg_env, base_env, small_mirror, run_dbt):
@@ -36,13 +32,13 @@ def test_postgres_fct_daily_bars_equals_duckdb_row_for_row(make_config, pg_env, 
     run_extract(pg, WHOLE_RANGE)
     build = run_dbt(["build"], pg_env)
     assert "ERROR=0" in build.stdout and "WARN=0" in build.stdout
-    pg_rows = pg_query(pg_env, f"select {FACT_COLUMNS} from analytics.fct_daily_bars order by 1, 2")
+    pg_rows = warehouse_rows(pg_env, f"select {FACT_COLUMNS} from analytics.fct_daily_bars order by 1, 2")
     assert len(pg_rows) == 12 * 41
     assert pg_rows == duck_rows
 
     assert run_extract(pg, WHOLE_RANGE).files_loaded == 0
     run_dbt(["build"], pg_env)
-    assert pg_query(pg_env, "select count(*) from analytics.fct_daily_bars") == [(12 * 41,)]
+    assert warehouse_rows(pg_env, "select count(*) from analytics.fct_daily_bars") == [(12 * 41,)]
 
     for env in (base_env, pg_env):
         freshness = run_dbt(["source", "freshness"], env)
@@ -61,7 +57,7 @@ def test_plain_postgres_gets_the_keys_and_indexes_and_says_the_hypertable_step_w
     expected = [("UNIQUE", "(ticker, trade_date)"), ("INDEX", "(trade_date)")]
 
     def index_shapes():
-        return [(d.split()[1], d[d.rindex("(") :]) for (d,) in pg_query(pg_env, index_sql)]
+        return [(d.split()[1], d[d.rindex("(") :]) for (d,) in warehouse_rows(pg_env, index_sql)]
 
     assert index_shapes() == expected
     run_dbt(["build"], pg_env)
@@ -85,19 +81,19 @@ def test_fct_daily_bars_is_a_compressed_hypertable_that_takes_increments_and_cor
     cfg = make_config(**env, TBP_SOURCE=str(mirror))
     run_extract(cfg, RunOptions(start=SMALL_START, end=date(2024, 2, 27)))
     run_dbt(["build"], env)
-    hypertable = pg_query(
+    hypertable = warehouse_rows(
         env,
         "select compression_enabled from timescaledb_information.hypertables where hypertable_name = 'fct_daily_bars'",
     )
     assert hypertable == [(True,)]
-    dimension = pg_query(
+    dimension = warehouse_rows(
         env,
         "select column_name, time_interval = interval '1 year' "
         "from timescaledb_information.dimensions where hypertable_name = 'fct_daily_bars'",
     )
     assert dimension == [("trade_date", True)]
     settings = dict(
-        pg_query(
+        warehouse_rows(
             env,
             "select attname, coalesce(segmentby_column_index, 0) "
             "from timescaledb_information.compression_settings "
@@ -105,7 +101,7 @@ def test_fct_daily_bars_is_a_compressed_hypertable_that_takes_increments_and_cor
         )
     )
     assert settings["ticker"] == 1
-    policy = pg_query(
+    policy = warehouse_rows(
         env,
         "select config->>'compress_after' from timescaledb_information.jobs "
         "where hypertable_name = 'fct_daily_bars' and proc_name = 'policy_compression'",
@@ -113,20 +109,20 @@ def test_fct_daily_bars_is_a_compressed_hypertable_that_takes_increments_and_cor
     assert policy and "60 days" in policy[0][0]
 
     # Compress every chunk, as the policy eventually would, then write an increment and a correction into them.
-    pg_query(
+    warehouse_rows(
         env, "select count(compress_chunk(c, if_not_compressed => true)) from show_chunks('analytics.fct_daily_bars') c"
     )
     day = date(2024, 2, 1)
     write_day_file(mirror, day, [bar_line(t, day, close=77.0) for t in CONFIGURED])
     run_extract(cfg, WHOLE_RANGE)
     run_dbt(["build"], env)
-    closes = pg_query(env, f"select distinct close from analytics.fct_daily_bars where trade_date = '{day}'")
+    closes = warehouse_rows(env, f"select distinct close from analytics.fct_daily_bars where trade_date = '{day}'")
     assert closes == [(77.0,)]
-    assert pg_query(env, "select count(*), count(distinct (ticker, trade_date)) from analytics.fct_daily_bars") == [
-        (12 * 41, 12 * 41)
-    ]
+    assert warehouse_rows(
+        env, "select count(*), count(distinct (ticker, trade_date)) from analytics.fct_daily_bars"
+    ) == [(12 * 41, 12 * 41)]
     run_dbt(["build", "--full-refresh"], env)
-    assert pg_query(
+    assert warehouse_rows(
         env,
         "select count(*) from timescaledb_information.hypertables "
         "where hypertable_name = 'fct_daily_bars' and compression_enabled",

@@ -2,27 +2,23 @@
 
 from datetime import date
 
-import psycopg
 import pytest
 
 from extract.errors import LockTimeoutError, WarehouseError
 from extract.land.postgres import EXTRACT_LOCK_KEY
 from extract.run import RunOptions, run_extract
-from tests.conftest import SMALL_END, SMALL_START, bar_line, read_mirror_rows, write_day_file
+from tests.conftest import (
+    SMALL_END,
+    SMALL_START,
+    bar_line,
+    pg_connect,
+    read_mirror_rows,
+    warehouse_rows,
+    write_day_file,
+)
 
 pytestmark = pytest.mark.postgres
 WHOLE_RANGE = RunOptions(start=SMALL_START, end=SMALL_END)
-
-
-def pg_query(env, sql: str) -> list[tuple]:
-    with psycopg.connect(
-        host=env["DB_HOST"],
-        port=env["DB_PORT"],
-        user=env["DB_USER"],
-        password=env["DB_PASSWORD"] or None,
-        dbname=env["DB_NAME"],
-    ) as conn:
-        return conn.execute(sql).fetchall()
 
 
 @pytest.fixture
@@ -37,7 +33,7 @@ def test_a_backfill_copies_every_row_once_and_a_rerun_loads_nothing(pg_config, p
     summary = run_extract(pg_config(), WHOLE_RANGE)
     expected = read_mirror_rows(small_mirror)
     assert summary.exit_code == 0 and summary.files_loaded == 41 and summary.rows_landed == len(expected)
-    landed = pg_query(
+    landed = warehouse_rows(
         pg_env,
         "select ticker, file_date, volume, open, close, window_start, transactions, "
         "source_etag, run_id from landing.day_aggs",
@@ -48,10 +44,12 @@ def test_a_backfill_copies_every_row_once_and_a_rerun_loads_nothing(pg_config, p
         assert (volume, open_, close) == (float(row["volume"]), float(row["open"]), float(row["close"]))
         assert (window_start, transactions) == (int(row["window_start"]), int(row["transactions"]))
         assert len(etag) == 32 and run_id == summary.run_id
-    assert pg_query(pg_env, "select count(*), sum(rows_landed) from landing.load_manifest") == [(41, len(expected))]
+    assert warehouse_rows(pg_env, "select count(*), sum(rows_landed) from landing.load_manifest") == [
+        (41, len(expected))
+    ]
     assert run_extract(pg_config(), WHOLE_RANGE).files_loaded == 0
-    assert pg_query(pg_env, "select count(*) from landing.day_aggs") == [(len(expected),)]
-    assert pg_query(pg_env, "select outcome from landing.extract_runs order by started_at") == [("success",)] * 2
+    assert warehouse_rows(pg_env, "select count(*) from landing.day_aggs") == [(len(expected),)]
+    assert warehouse_rows(pg_env, "select outcome from landing.extract_runs order by started_at") == [("success",)] * 2
 
 
 def test_rejects_and_broken_files_behave_as_on_duckdb(pg_config, pg_env, mirror):
@@ -61,27 +59,22 @@ def test_rejects_and_broken_files_behave_as_on_duckdb(pg_config, pg_env, mirror)
     write_day_file(mirror, broken_day, [bar_line("AAPL", broken_day)], header="ticker,vol")
     summary = run_extract(pg_config(TBP_SOURCE=str(mirror)), WHOLE_RANGE)
     assert summary.exit_code == 1 and list(summary.failed) == ["us_stocks_sip/day_aggs_v1/2024/01/2024-01-11.csv.gz"]
-    assert pg_query(pg_env, "select line, column_name, raw_line from landing.rejected_rows") == [(3, "close", bad)]
-    assert pg_query(pg_env, f"select count(*) from landing.day_aggs where file_date = '{broken_day}'") == [(0,)]
+    assert warehouse_rows(pg_env, "select line, column_name, raw_line from landing.rejected_rows") == [
+        (3, "close", bad)
+    ]
+    assert warehouse_rows(pg_env, f"select count(*) from landing.day_aggs where file_date = '{broken_day}'") == [(0,)]
 
 
 def test_a_narrow_then_wide_run_lands_each_row_once(pg_config, pg_env, small_mirror):
     run_extract(pg_config(), RunOptions(start=SMALL_START, end=SMALL_END, group="tech"))
     run_extract(pg_config(), WHOLE_RANGE)
-    assert pg_query(pg_env, "select count(*), count(distinct (ticker, file_date)) from landing.day_aggs") == [
+    assert warehouse_rows(pg_env, "select count(*), count(distinct (ticker, file_date)) from landing.day_aggs") == [
         (len(read_mirror_rows(small_mirror)),) * 2
     ]
 
 
 def test_the_advisory_lock_stops_a_second_extract(pg_config, pg_env):
-    holder = psycopg.connect(
-        host=pg_env["DB_HOST"],
-        port=pg_env["DB_PORT"],
-        user=pg_env["DB_USER"],
-        password=pg_env["DB_PASSWORD"] or None,
-        dbname=pg_env["DB_NAME"],
-        autocommit=True,
-    )
+    holder = pg_connect(pg_env, autocommit=True)
     holder.execute("select pg_advisory_lock(%s)", [EXTRACT_LOCK_KEY])
     try:
         with pytest.raises(LockTimeoutError, match=r"another extract is loading into .*/tbp_test_\w+; waited 1s"):
@@ -112,7 +105,7 @@ def test_a_database_restart_mid_run_is_a_clear_error_and_the_rerun_completes(
     def land_then_lose_the_server(self, path, load, lineage):
         calls.append(lineage.source_key)
         if len(calls) == 10:  # the server drops every session, as a restart does
-            pg_query(
+            warehouse_rows(
                 pg_env, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'tbp-extract'"
             )
         return original_land(self, path, load, lineage)
@@ -121,9 +114,11 @@ def test_a_database_restart_mid_run_is_a_clear_error_and_the_rerun_completes(
     with pytest.raises(WarehouseError, match=r"\.csv\.gz: cannot land into postgres@127\.0\.0\.1:\d+/tbp_"):
         run_extract(pg_config(), WHOLE_RANGE)
     monkeypatch.undo()
-    [(files, rows)] = pg_query(pg_env, "select count(*), coalesce(sum(rows_landed), 0) from landing.load_manifest")
+    [(files, rows)] = warehouse_rows(
+        pg_env, "select count(*), coalesce(sum(rows_landed), 0) from landing.load_manifest"
+    )
     assert 0 < files < 41  # the run stopped part way; what was in flight left nothing behind
-    assert pg_query(pg_env, "select count(distinct file_date), count(*) from landing.day_aggs") == [(files, rows)]
+    assert warehouse_rows(pg_env, "select count(distinct file_date), count(*) from landing.day_aggs") == [(files, rows)]
     rerun = run_extract(pg_config(), WHOLE_RANGE)
     assert rerun.exit_code == 0 and rerun.files_loaded == 41 - files
-    assert pg_query(pg_env, "select count(*) from landing.day_aggs") == [(len(read_mirror_rows(small_mirror)),)]
+    assert warehouse_rows(pg_env, "select count(*) from landing.day_aggs") == [(len(read_mirror_rows(small_mirror)),)]
