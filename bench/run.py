@@ -206,8 +206,10 @@ def s3_server(files: list[Path], mirror: Path):
 
 
 class Bench:
-    def __init__(self, scale: Scale, work: Path, admin_dsn: str, endpoint: str, client, report: Report) -> None:
-        self.scale, self.work, self.admin_dsn = scale, work, admin_dsn
+    def __init__(
+        self, scale: Scale, work: Path, admin_dsn: str, endpoint: str, client, report: Report, mirror: Path
+    ) -> None:
+        self.scale, self.work, self.admin_dsn, self.mirror = scale, work, admin_dsn, mirror
         self.endpoint, self.client, self.report = endpoint, client, report
         self.profiles = work / "profiles"
         self.profiles.mkdir(parents=True, exist_ok=True)
@@ -318,7 +320,7 @@ def run_bench(scale: Scale, data_dir: Path, out: Path | None, pg_dsn: str | None
     work = Path(tempfile.mkdtemp(prefix="tbp-bench-"))
     try:
         with postgres(pg_dsn) as admin_dsn, s3_server(files, mirror) as (endpoint, client):
-            bench = Bench(scale, work, admin_dsn, endpoint, client, report)
+            bench = Bench(scale, work, admin_dsn, endpoint, client, report, mirror)
             print(f"{scale.name}: {report.files} files, {report.rows:,} rows", flush=True)
             limits = measure_limits(bench, files, report.rows)
             run_scenarios(bench, limits, next_file, files)
@@ -359,6 +361,19 @@ def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files
             )
         build = bench.dbt_build(bench.env(target))
         report.add("dbt build over full-market landing (12 tickers)", name, build)
+
+    # The same backfill from the local mirror: what landing costs without moto serving every file over HTTP.
+    local_targets = {"postgres": fresh_database(bench.admin_dsn, "bench_local"), "duckdb": bench.duckdb_target("local")}
+    for name, target in local_targets.items():
+        result = bench.extract(bench.env(target, TBP_SOURCE=str(bench.mirror)), scale.start, scale.end)
+        key, label = limit_for[name]
+        report.add(
+            "full-market backfill, local mirror -> landing",
+            name,
+            result["seconds"],
+            report.rows,
+            f"{result['seconds'] / limits[key]:.2f}x the {label} limit; peak RSS {result['max_rss_mb']:.0f} MB",
+        )
 
     for name, target in (
         ("postgres", fresh_database(bench.admin_dsn, "bench_configured")),
