@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,6 @@ class Config:
     database: DatabaseConfig
     source: str = ""
     target: str = "duckdb"
-    environment_warnings: tuple[str, ...] = field(default=())
 
     def all_tickers(self) -> list[str]:
         return [i.ticker for i in self.instruments]

@@ -50,8 +50,8 @@ def install(point: str, n: int) -> None:
     elif point == "copy":
         die_on_call(psycopg.Copy, "write", n)
     elif point == "rows-written":
-        die_on_call(duck, "encode_tickers", n)
-        die_on_call(pg, "encode_tickers", n)
+        die_on_call(duck, "manifest_values", n)
+        die_on_call(pg, "manifest_values", n)
     elif point == "committed":
         die_on_call(duck.DuckDBWarehouse, "land", n, after=True)
         die_on_call(pg.PostgresWarehouse, "land", n, after=True)

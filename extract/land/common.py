@@ -130,6 +130,21 @@ def encode_tickers(tickers: frozenset[str] | None) -> str | None:
     return None if tickers is None else ",".join(sorted(tickers))
 
 
+def manifest_values(load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> list:
+    """The load_manifest row of one committed load, in column order."""
+    return [
+        lineage.source_key,
+        lineage.source_etag,
+        load.remote.size,
+        lineage.file_date,
+        rows,
+        rejected,
+        encode_tickers(load.tickers),
+        lineage.loaded_at,
+        lineage.run_id,
+    ]
+
+
 def manifest_entry(key: str, etag: str, size: int, tickers: str | None) -> ManifestEntry:
     return ManifestEntry(key, etag, int(size), None if tickers is None else frozenset(tickers.split(",")))
 

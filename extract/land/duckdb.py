@@ -17,10 +17,10 @@ from extract.land.common import (
     Lineage,
     RunRecord,
     Warehouse,
-    encode_tickers,
     instrument_rows,
     landing_ddl,
     manifest_entry,
+    manifest_values,
     ticker_filter,
 )
 from extract.parse import REJECTS_BY_LINE_SQL, check_header, drop_rejects, file_error, read_csv_sql
@@ -141,17 +141,7 @@ class DuckDBWarehouse(Warehouse):
             )
         lane.execute(
             f"insert into {self.schema}.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                lineage.source_key,
-                lineage.source_etag,
-                load.remote.size,
-                lineage.file_date,
-                rows,
-                rejected,
-                encode_tickers(load.tickers),
-                lineage.loaded_at,
-                lineage.run_id,
-            ],
+            manifest_values(load, lineage, rows, rejected),
         )
         return LandResult(rows=rows, rejected=rejected)
 

@@ -24,10 +24,10 @@ from extract.land.common import (
     Lineage,
     RunRecord,
     Warehouse,
-    encode_tickers,
     instrument_rows,
     landing_ddl,
     manifest_entry,
+    manifest_values,
     ticker_filter,
 )
 from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, check_header, parse_file
@@ -248,17 +248,7 @@ class PostgresWarehouse(Warehouse):
     def _write_manifest(self, cursor, load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> None:
         cursor.execute(
             f"insert into {self.schema}.load_manifest values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                lineage.source_key,
-                lineage.source_etag,
-                load.remote.size,
-                lineage.file_date,
-                rows,
-                rejected,
-                encode_tickers(load.tickers),
-                lineage.loaded_at,
-                lineage.run_id,
-            ],
+            manifest_values(load, lineage, rows, rejected),
         )
 
     def _landing_error(self, lineage: Lineage, exc: psycopg.Error) -> WarehouseError:
