@@ -44,6 +44,7 @@ class RunSummary:
     already_loaded: int = 0
     planned: dict[str, int] = field(default_factory=dict)
     files_loaded: int = 0
+    files_downloaded: int = 0
     rows_landed: int = 0
     rows_rejected: int = 0
     not_in_plan: list[str] = field(default_factory=list)
@@ -73,8 +74,8 @@ class RunSummary:
             lines += [f"would load {load.remote.key} ({load.reason})" for load in self.would_load]
             return lines
         lines.append(
-            f"loaded {self.files_loaded} files, {self.rows_landed} rows landed, {self.rows_rejected} rows "
-            f"rejected, not in plan {len(self.not_in_plan)}, failed {len(self.failed)}, "
+            f"loaded {self.files_loaded} files ({self.files_downloaded} downloaded), {self.rows_landed} rows landed, "
+            f"{self.rows_rejected} rows rejected, not in plan {len(self.not_in_plan)}, failed {len(self.failed)}, "
             f"{self.seconds:.1f}s, {rate:,.0f} rows/s"
         )
         lines += [f"not in plan: {key}" for key in self.not_in_plan]
@@ -156,6 +157,7 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
             summary.seconds = time.monotonic() - started
             _finish_run(warehouse, run, summary, "aborted")
             raise
+        summary.files_downloaded = source.downloaded
         if summary.rows_landed:
             warehouse.refresh_statistics()
         summary.seconds = time.monotonic() - started

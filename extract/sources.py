@@ -8,6 +8,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ class RemoteFile:
 
 class Source(Protocol):
     description: str
+    downloaded: int  # files fetched over the network (not from the cache) since the source was made
 
     def list_files(self, start: date, end: date) -> list[RemoteFile]: ...
 
@@ -89,6 +91,8 @@ def s3_client(cfg: S3Config, endpoint_url: str | None = None):
 class LocalMirror:
     """A folder holding the same key layout as the bucket (what `aws s3 sync` or rclone leaves)."""
 
+    downloaded = 0  # files are read in place
+
     def __init__(self, root: Path, prefix: str) -> None:
         self.prefix = prefix.strip("/")
         nested = root / self.prefix
@@ -130,6 +134,8 @@ class S3Bucket:
         self.prefix = prefix.strip("/")
         self.download_attempts = download_attempts
         self.description = f"s3://{bucket}/{self.prefix} at {client.meta.endpoint_url}"
+        self.downloaded = 0
+        self._count_lock = threading.Lock()
 
     def _list_keys(self, prefix: str) -> Iterator[dict]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -157,6 +163,8 @@ class S3Bucket:
         for attempt in range(1, self.download_attempts + 1):
             try:
                 self._download(remote, target)
+                with self._count_lock:
+                    self.downloaded += 1
                 return target
             except FileDefectError:
                 if attempt == self.download_attempts:

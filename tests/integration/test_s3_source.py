@@ -34,7 +34,8 @@ def test_a_backfill_from_s3_equals_the_mirror_and_reruns_load_nothing(s3_config,
     _name, _client, upload = s3_bucket
     assert upload(small_mirror) == 41
     summary = run_extract(s3_config, RunOptions(start=SMALL_START, end=SMALL_END, workers=4))
-    assert summary.exit_code == 0 and summary.files_loaded == 41
+    assert summary.exit_code == 0 and summary.files_loaded == summary.files_downloaded == 41
+    assert "loaded 41 files (41 downloaded)" in "\n".join(summary.lines())
     assert summary.rows_landed == len(read_mirror_rows(small_mirror))
     assert len(list(s3_config.pipeline.cache_dir.rglob("*.csv.gz"))) == 41
     assert not list(s3_config.pipeline.cache_dir.rglob("*.part"))
@@ -51,6 +52,7 @@ def test_a_cached_download_is_reused_without_another_get(s3_config, s3_bucket, s
     first = bucket.fetch(remote, s3_config.pipeline.cache_dir)
     client.delete_object(Bucket=name, Key=remote.key)
     assert bucket.fetch(remote, s3_config.pipeline.cache_dir) == first
+    assert bucket.downloaded == 1
 
 
 def test_a_key_gone_between_listing_and_get_is_reported_for_retry(s3_config, s3_bucket, small_mirror):
