@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import boto3
 import duckdb
 import psycopg
 
 from extract.demo import DemoSpec, day_file_key, write_demo_mirror
 from extract.parse import COLUMN_TYPES
 from extract.sources import date_from_key
+from tests.pgcluster import start_cluster
+from tests.s3server import loopback_client, start_moto_server, upload_mirror
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "us_stocks_sip/day_aggs_v1"
@@ -145,9 +146,6 @@ def postgres(dsn: str | None):
     if dsn:
         yield dsn
         return
-    sys.path.insert(0, str(REPO))
-    from tests.pgcluster import start_cluster
-
     dsn, stop = start_cluster(Path(tempfile.mkdtemp(prefix="tbp-bench-pg-")))
     try:
         yield dsn
@@ -175,34 +173,16 @@ def fresh_database(admin_dsn: str, name: str) -> dict[str, str]:
 
 
 @contextmanager
-def s3_server(files: list[Path], mirror: Path):
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    sys.path.insert(0, str(REPO))
-    from tests.pgcluster import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench-access",
-        aws_secret_access_key="bench-secret",
-    )
+def s3_server(mirror: Path):
+    """A moto server on loopback holding the mirror's files in the bucket."""
+    endpoint, stop = start_moto_server()
+    client = loopback_client(endpoint, CREDENTIALS["POLYGON_S3_ACCESS_KEY"], CREDENTIALS["POLYGON_S3_SECRET_KEY"])
     client.create_bucket(Bucket=BUCKET)
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda p: client.upload_file(str(p), BUCKET, p.relative_to(mirror).as_posix()), files))
+    upload_mirror(client, BUCKET, mirror)
     try:
         yield endpoint, client
     finally:
-        server.stop()
+        stop()
 
 
 class Bench:
@@ -319,7 +299,7 @@ def run_bench(scale: Scale, data_dir: Path, out: Path | None, pg_dsn: str | None
     next_file = data_dir / f"next-{scale.next_session}-{scale.tickers}" / day_file_key(PREFIX, scale.next_session)
     work = Path(tempfile.mkdtemp(prefix="tbp-bench-"))
     try:
-        with postgres(pg_dsn) as admin_dsn, s3_server(files, mirror) as (endpoint, client):
+        with postgres(pg_dsn) as admin_dsn, s3_server(mirror) as (endpoint, client):
             bench = Bench(scale, work, admin_dsn, endpoint, client, report, mirror)
             print(f"{scale.name}: {report.files} files, {report.rows:,} rows", flush=True)
             limits = measure_limits(bench, files, report.rows)

@@ -16,7 +16,8 @@ import pytest
 from extract.config import Config, load_config
 from extract.demo import DemoSpec, day_file_key, window_start_ns, write_demo_mirror
 from extract.parse import HEADER
-from tests.pgcluster import PG_BIN, free_port, start_cluster
+from tests.pgcluster import PG_BIN, start_cluster
+from tests.s3server import loopback_client, start_moto_server, upload_mirror
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "us_stocks_sip/day_aggs_v1"
@@ -147,13 +148,9 @@ def run_dbt(dbt_executable, tmp_path) -> Callable[..., subprocess.CompletedProce
 @pytest.fixture(scope="session")
 def moto_endpoint() -> str:
     """A real S3 protocol server (moto in server mode) on loopback."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    endpoint, stop = start_moto_server()
+    yield endpoint
+    stop()
 
 
 S3_CREDENTIALS = {"POLYGON_S3_ACCESS_KEY": "test-access-key", "POLYGON_S3_SECRET_KEY": "test-secret-key-value"}
@@ -162,24 +159,12 @@ S3_CREDENTIALS = {"POLYGON_S3_ACCESS_KEY": "test-access-key", "POLYGON_S3_SECRET
 @pytest.fixture
 def s3_bucket(moto_endpoint, request):
     """An empty bucket of its own for each test, and a function that uploads a mirror's files into it."""
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test-access-key",
-        aws_secret_access_key="test-secret-key-value",
-    )
+    client = loopback_client(moto_endpoint, "test-access-key", "test-secret-key-value")
     name = "flatfiles-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
     client.create_bucket(Bucket=name)
 
     def upload(root: Path) -> int:
-        count = 0
-        for path in sorted(root.rglob("*.csv.gz")):
-            client.upload_file(str(path), name, path.relative_to(root).as_posix())
-            count += 1
-        return count
+        return upload_mirror(client, name, root)
 
     return name, client, upload
 
