@@ -59,14 +59,19 @@ def check_header(path: Path, key: str) -> None:
         raise FileDefectError(f"{key}: no data rows after the header")
 
 
-def read_csv_sql() -> str:
-    """DuckDB's reader with the file's explicit schema (one ? for the path). Lines with a value that cannot be
-    cast, or the wrong number of fields, go to the temp table reject_errors_scan instead of failing the file."""
+def read_csv_sql(keep_rejects: bool = True) -> str:
+    """DuckDB's reader with the file's explicit schema (one ? for the path). With keep_rejects, lines with a
+    value that cannot be cast, or the wrong number of fields, go to the temp table reject_errors_scan instead of
+    failing the read."""
     columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMN_TYPES.items()) + "}"
+    rejects = (
+        ", store_rejects = true, rejects_table = 'reject_errors_scan', rejects_scan = 'reject_scans_scan'"
+        if keep_rejects
+        else ""
+    )
     return (
         f"read_csv(?, columns = {columns}, header = true, auto_detect = false, delim = ',', quote = '\"', "
-        "compression = 'gzip', store_rejects = true, rejects_table = 'reject_errors_scan', "
-        "rejects_scan = 'reject_scans_scan')"
+        f"compression = 'gzip'{rejects})"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import time
@@ -14,7 +15,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from extract.config import Config, validate_ticker
-from extract.errors import ConfigError, NotInPlanError, PipelineError, WarehouseError
+from extract.errors import ConfigError, FileDefectError, NotInPlanError, PipelineError, WarehouseError
 from extract.land.common import LandResult, Lineage, RunRecord
 from extract.plan import FileLoad, Plan, make_plan
 from extract.sources import RemoteFile, Source, make_source
@@ -182,6 +183,8 @@ def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan:
     """Downloads run ahead in parallel; each file lands as soon as it is here, on as many lanes as the
     warehouse offers (PostgreSQL: several COPY connections; DuckDB: one). The summary is kept by this thread."""
     workers = options.workers or cfg.pipeline.download_workers
+    # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
+    load_ids = itertools.count(warehouse.last_load_id() + 1)
     with (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as fetchers,
         ThreadPoolExecutor(max_workers=warehouse.lanes, thread_name_prefix="land") as landers,
@@ -196,7 +199,9 @@ def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan:
                 load, stage = pending.pop(future)
                 try:
                     if stage == "fetch":
-                        landing = landers.submit(_land_one, warehouse, load, future.result(), summary.run_id)
+                        landing = landers.submit(
+                            _land_one, warehouse, source, load, future.result(), summary.run_id, next(load_ids)
+                        )
                         pending[landing] = (load, "land")
                         continue
                     _count(summary, future.result())
@@ -213,11 +218,15 @@ def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan:
                 advance()
 
 
-def _land_one(warehouse, load: FileLoad, path, run_id: str) -> LandResult:
+def _land_one(warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int) -> LandResult:
     began = time.monotonic()
     remote: RemoteFile = load.remote
-    lineage = Lineage(remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
-    result = warehouse.land(path, load, lineage)
+    lineage = Lineage(load_id, remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
+    try:
+        result = warehouse.land(path, load, lineage)
+    except FileDefectError:
+        source.discard(path)
+        raise
     log.info(
         "loaded %s (%s): %d rows, %d rejected, %.3fs",
         remote.key,

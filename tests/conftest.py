@@ -21,6 +21,11 @@ from tests.s3server import loopback_client, start_moto_server, upload_mirror
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "us_stocks_sip/day_aggs_v1"
+# Every manifest row's rows_landed equals the landed rows carrying its load_id (both warehouses accept it).
+LOADS_NOT_MATCHING_THEIR_ROWS = (
+    "select m.load_id from landing.load_manifest m left join landing.day_aggs d on d.load_id = m.load_id "
+    "group by m.load_id, m.rows_landed having count(d.load_id) <> m.rows_landed"
+)
 CONFIGURED = ("AAPL", "MSFT", "NVDA", "GOOGL", "AMZN", "META", "JPM", "BRK.B", "XOM", "JNJ", "SPY", "QQQ")
 SMALL_START, SMALL_END = date(2024, 1, 2), date(2024, 2, 29)
 

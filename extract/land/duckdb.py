@@ -102,35 +102,46 @@ class DuckDBWarehouse(Warehouse):
         rows = self.conn.execute(f"select source_key, etag, size, tickers from {self.schema}.load_manifest").fetchall()
         return [manifest_entry(*row) for row in rows]
 
+    def last_load_id(self) -> int:
+        return self.conn.execute(f"select coalesce(max(load_id), 0) from {self.schema}.load_manifest").fetchall()[0][0]
+
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """Safe to call from several threads: each call takes an idle lane and gives it back."""
+        """Safe to call from several threads: each call takes an idle lane and gives it back.
+        A clean file lands in one strict read; a file with unparsable lines is read again, setting them aside."""
         check_header(path, lineage.source_key)
         with self._borrowed_lane() as lane:
             try:
-                lane.execute("begin transaction")
                 try:
-                    result = self._land_in_transaction(lane, path, load, lineage)
-                    lane.execute("commit")
-                    return result
-                except BaseException:
-                    lane.execute("rollback")
-                    raise
-                finally:
-                    drop_rejects(lane)
+                    return self._land_in_transaction(lane, path, load, lineage, keep_rejects=False)
+                except (duckdb.ConversionException, duckdb.InvalidInputException):
+                    return self._land_in_transaction(lane, path, load, lineage, keep_rejects=True)
             except duckdb.Error as exc:
                 raise file_error(lineage.source_key, exc) or WarehouseError(
                     f"{lineage.source_key}: cannot land into {self.path}: {exc}"
                 ) from None
 
-    def _land_in_transaction(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+    def _land_in_transaction(self, lane, path: Path, load: FileLoad, lineage: Lineage, keep_rejects: bool):
+        lane.execute("begin transaction")
+        try:
+            result = self._insert(lane, path, load, lineage, keep_rejects)
+            lane.execute("commit")
+            return result
+        except BaseException:
+            lane.execute("rollback")
+            raise
+        finally:
+            if keep_rejects:
+                drop_rejects(lane)
+
+    def _insert(self, lane, path: Path, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
         predicate, params = ticker_filter(load)
         rows = lane.execute(
-            f"insert into {self.schema}.day_aggs select r.*, ?, ?, ?, ?, ? from {read_csv_sql()} r where {predicate}",
-            [*lineage.values(), str(path), *params],
+            f"insert into {self.schema}.day_aggs select r.*, ?, ? from {read_csv_sql(keep_rejects)} r "
+            f"where {predicate}",
+            [*lineage.row_values(), str(path), *params],
         ).fetchall()[0][0]
         rejected = 0
-        has_rejects = lane.execute("select count(*) > 0 from reject_errors_scan").fetchall()[0][0]
-        if has_rejects and load.reason != "widened":
+        if keep_rejects and load.reason != "widened":
             rejected = lane.execute(
                 f"insert into {self.schema}.rejected_rows select ?, ?, ?, r.*, ?, ? from ({REJECTS_BY_LINE_SQL}) r",
                 lineage.values(),
@@ -140,7 +151,7 @@ class DuckDBWarehouse(Warehouse):
                 f"{lineage.source_key}: none of its {rejected} rows could be parsed; check the format"
             )
         lane.execute(
-            f"insert into {self.schema}.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {self.schema}.load_manifest values ({', '.join('?' * 10)})",
             manifest_values(load, lineage, rows, rejected),
         )
         return LandResult(rows=rows, rejected=rejected)

@@ -38,11 +38,8 @@ log = logging.getLogger("extract")
 EXTRACT_LOCK_KEY = 0x746270
 # Lineage columns take these transaction-local settings as defaults, so raw CSV can be copied in unchanged.
 LINEAGE_DEFAULTS = {
-    "source_key": "current_setting('tbp.source_key', true)",
-    "source_etag": "current_setting('tbp.source_etag', true)",
+    "load_id": "cast(current_setting('tbp.load_id', true) as bigint)",
     "file_date": "cast(current_setting('tbp.file_date', true) as date)",
-    "loaded_at": "cast(current_setting('tbp.loaded_at', true) as timestamptz)",
-    "run_id": "current_setting('tbp.run_id', true)",
 }
 
 
@@ -144,7 +141,7 @@ class PostgresWarehouse(Warehouse):
         )
         has_defaults = self._execute(
             "select column_default is not null from information_schema.columns "
-            "where table_schema = %s and table_name = 'day_aggs' and column_name = 'source_key'",
+            "where table_schema = %s and table_name = 'day_aggs' and column_name = 'load_id'",
             [self.schema],
         ).fetchone()[0]
         if not has_defaults:
@@ -161,6 +158,11 @@ class PostgresWarehouse(Warehouse):
         rows = self._execute(f"select source_key, etag, size, tickers from {self.schema}.load_manifest").fetchall()
         self.conn.commit()
         return [manifest_entry(*row) for row in rows]
+
+    def last_load_id(self) -> int:
+        last = self._execute(f"select coalesce(max(load_id), 0) from {self.schema}.load_manifest").fetchone()[0]
+        self.conn.commit()
+        return last
 
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """Safe to call from several threads: each call takes an idle lane and gives it back."""
@@ -183,16 +185,8 @@ class PostgresWarehouse(Warehouse):
         try:
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
                 cursor.execute(
-                    "select set_config('tbp.source_key', %s, true), set_config('tbp.source_etag', %s, true), "
-                    "set_config('tbp.file_date', %s, true), set_config('tbp.loaded_at', %s, true), "
-                    "set_config('tbp.run_id', %s, true)",
-                    [
-                        lineage.source_key,
-                        lineage.source_etag,
-                        lineage.file_date.isoformat(),
-                        lineage.loaded_at.isoformat(),
-                        lineage.run_id,
-                    ],
+                    "select set_config('tbp.load_id', %s, true), set_config('tbp.file_date', %s, true)",
+                    [str(lineage.load_id), lineage.file_date.isoformat()],
                 )
                 with cursor.copy(copy_sql) as copy, gzip.open(path, "rb") as stream:
                     while block := stream.read(1 << 20):
@@ -217,9 +211,9 @@ class PostgresWarehouse(Warehouse):
         os.close(handle)
         try:
             rows = lane.duck.execute(
-                f"copy (select p.*, ?::varchar, ?::varchar, ?::date, ?::timestamptz, ?::varchar "
-                f"from {PARSED_TABLE} p where {predicate}) to '{csv_path}' (format csv, header false)",
-                lineage.values() + params,
+                f"copy (select p.*, ?::bigint, ?::date from {PARSED_TABLE} p where {predicate}) "
+                f"to '{csv_path}' (format csv, header false)",
+                lineage.row_values() + params,
             ).fetchall()[0][0]
             rejects = (
                 []
@@ -247,7 +241,7 @@ class PostgresWarehouse(Warehouse):
 
     def _write_manifest(self, cursor, load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> None:
         cursor.execute(
-            f"insert into {self.schema}.load_manifest values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"insert into {self.schema}.load_manifest values ({', '.join(['%s'] * 10)})",
             manifest_values(load, lineage, rows, rejected),
         )
 

@@ -12,8 +12,9 @@ from tests.conftest import REPO, S3_CREDENTIALS, SMALL_END, SMALL_START, warehou
 
 WINDOW = ["run", "--start", str(SMALL_START), "--end", str(SMALL_END), "--workers", "1"]
 LANDING = (
-    "select ticker, volume, open, close, high, low, window_start, transactions, source_key, source_etag, "
-    "file_date from landing.day_aggs order by source_key, ticker"
+    "select d.ticker, d.volume, d.open, d.close, d.high, d.low, d.window_start, d.transactions, m.source_key, "
+    "m.etag, d.file_date from landing.day_aggs d join landing.load_manifest m using (load_id) "
+    "order by m.source_key, d.ticker"
 )
 MANIFEST = (
     "select source_key, etag, size, file_date, rows_landed, rows_rejected, tickers "

@@ -8,7 +8,15 @@ import pytest
 from extract.errors import ConfigError, LockTimeoutError
 from extract.land.duckdb import DuckDBWarehouse
 from extract.run import RunOptions, run_extract
-from tests.conftest import PREFIX, SMALL_END, SMALL_START, bar_line, read_mirror_rows, write_day_file
+from tests.conftest import (
+    LOADS_NOT_MATCHING_THEIR_ROWS,
+    PREFIX,
+    SMALL_END,
+    SMALL_START,
+    bar_line,
+    read_mirror_rows,
+    write_day_file,
+)
 
 WHOLE_RANGE = RunOptions(start=SMALL_START, end=SMALL_END)
 
@@ -26,7 +34,9 @@ def test_a_backfill_lands_every_row_once_with_lineage(make_config, small_mirror)
     assert summary.files_loaded == summary.files_listed == 41
     assert summary.rows_landed == len(expected)
     landed = query(
-        cfg, "select ticker, file_date, volume, close, source_key, source_etag, run_id from landing.day_aggs"
+        cfg,
+        "select d.ticker, d.file_date, d.volume, d.close, m.source_key, m.etag, m.run_id "
+        "from landing.day_aggs d join landing.load_manifest m using (load_id)",
     )
     assert len({(t, d) for t, d, *_ in landed}) == len(landed) == len(expected)
     ticker, day, volume, close, key, etag, run_id = landed[0]
@@ -34,6 +44,7 @@ def test_a_backfill_lands_every_row_once_with_lineage(make_config, small_mirror)
     assert key == f"{PREFIX}/{day:%Y/%m/%Y-%m-%d}.csv.gz" and len(etag) == 32 and run_id == summary.run_id
     manifest = query(cfg, "select count(*), sum(rows_landed) from landing.load_manifest")
     assert manifest == [(41, len(expected))]
+    assert query(cfg, LOADS_NOT_MATCHING_THEIR_ROWS) == []
     assert query(cfg, "select count(*) from landing.instruments") == [(12,)]
     assert query(cfg, "select outcome, files_loaded from landing.extract_runs") == [("success", 41)]
 
@@ -83,7 +94,11 @@ def test_a_republished_file_is_loaded_again_and_kept_beside_the_old_copy(make_co
     write_day_file(mirror, day, [bar_line("AAPL", day, close=99.0)])
     summary = run_extract(cfg, WHOLE_RANGE)
     assert summary.planned == {"changed": 1} and summary.rows_landed == 1
-    versions = query(cfg, f"select count(distinct source_etag) from landing.day_aggs where file_date = '{day}'")
+    versions = query(
+        cfg,
+        "select count(distinct m.etag) from landing.day_aggs d join landing.load_manifest m using (load_id) "
+        f"where d.file_date = '{day}'",
+    )
     assert versions == [(2,)]
 
 

@@ -8,6 +8,7 @@ from extract.errors import LockTimeoutError, WarehouseError
 from extract.land.postgres import EXTRACT_LOCK_KEY
 from extract.run import RunOptions, run_extract
 from tests.conftest import (
+    LOADS_NOT_MATCHING_THEIR_ROWS,
     SMALL_END,
     SMALL_START,
     bar_line,
@@ -35,8 +36,8 @@ def test_a_backfill_copies_every_row_once_and_a_rerun_loads_nothing(pg_config, p
     assert summary.exit_code == 0 and summary.files_loaded == 41 and summary.rows_landed == len(expected)
     landed = warehouse_rows(
         pg_env,
-        "select ticker, file_date, volume, open, close, window_start, transactions, "
-        "source_etag, run_id from landing.day_aggs",
+        "select d.ticker, d.file_date, d.volume, d.open, d.close, d.window_start, d.transactions, "
+        "m.etag, m.run_id from landing.day_aggs d join landing.load_manifest m using (load_id)",
     )
     assert len(landed) == len({(r[0], r[1]) for r in landed}) == len(expected)
     for ticker, day, volume, open_, close, window_start, transactions, etag, run_id in landed[:500]:
@@ -47,6 +48,7 @@ def test_a_backfill_copies_every_row_once_and_a_rerun_loads_nothing(pg_config, p
     assert warehouse_rows(pg_env, "select count(*), sum(rows_landed) from landing.load_manifest") == [
         (41, len(expected))
     ]
+    assert warehouse_rows(pg_env, LOADS_NOT_MATCHING_THEIR_ROWS) == []
     assert run_extract(pg_config(), WHOLE_RANGE).files_loaded == 0
     assert warehouse_rows(pg_env, "select count(*) from landing.day_aggs") == [(len(expected),)]
     assert warehouse_rows(pg_env, "select outcome from landing.extract_runs order by started_at") == [("success",)] * 2

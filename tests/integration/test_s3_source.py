@@ -63,3 +63,16 @@ def test_a_key_gone_between_listing_and_get_is_reported_for_retry(s3_config, s3_
     client.delete_object(Bucket=name, Key=remote.key)
     with pytest.raises(FileGoneError, match="2024-01-03.csv.gz: listed but gone"):
         bucket.fetch(remote, s3_config.pipeline.cache_dir)
+
+
+def test_a_broken_object_fails_alone_and_leaves_no_cached_copy(s3_config, s3_bucket, small_mirror):
+    name, client, upload = s3_bucket
+    upload(small_mirror)
+    broken_key = f"{PREFIX}/2024/01/2024-01-03.csv.gz"
+    whole = client.get_object(Bucket=name, Key=broken_key)["Body"].read()
+    client.put_object(Bucket=name, Key=broken_key, Body=whole[:-40])
+    summary = run_extract(s3_config, RunOptions(start=date(2024, 1, 2), end=date(2024, 1, 4)))
+    assert summary.files_loaded == 2
+    assert "not a whole gzip file" in summary.failed[broken_key]
+    cached = [p.name for p in s3_config.pipeline.cache_dir.rglob("*.csv.gz")]
+    assert sorted(name.split(".")[0] for name in cached) == ["2024-01-02", "2024-01-04"]

@@ -1,10 +1,9 @@
-import gzip
 from datetime import date
 
 import pytest
 
-from extract.errors import FileDefectError, FileGoneError, SourceError
-from extract.sources import LocalMirror, date_from_key, make_source, verify_gzip
+from extract.errors import FileGoneError, SourceError
+from extract.sources import LocalMirror, date_from_key, make_source
 from tests.conftest import PREFIX, bar_line, write_day_file
 
 
@@ -45,13 +44,6 @@ def test_a_file_removed_after_listing_is_reported_gone(tmp_path):
     path.unlink()
     with pytest.raises(FileGoneError, match="2024-03-07.csv.gz: listed but no longer"):
         mirror.fetch(listed, tmp_path / "cache")
-
-
-def test_a_truncated_gzip_is_caught_before_use(tmp_path):
-    path = tmp_path / "x.csv.gz"
-    path.write_bytes(gzip.compress(b"ticker,volume\n" * 1000)[:-20])
-    with pytest.raises(FileDefectError, match="some/key: not a whole gzip file"):
-        verify_gzip(path, "some/key")
 
 
 def test_make_source_tells_s3_from_folders(tmp_path, make_config):

@@ -55,18 +55,34 @@ current_versions as (
 
 bars as (
 
-    select stg.*
+    select
+        stg.ticker,
+        stg.trade_date,
+        stg.open,
+        stg.high,
+        stg.low,
+        stg.close,
+        stg.volume,
+        stg.transactions,
+        stg.window_start_ns,
+        stg.load_id,
+        manifest.source_key,
+        manifest.source_etag,
+        stg.file_date,
+        manifest.loaded_at,
+        manifest.run_id
     from {{ ref('stg_polygon__day_aggs') }} as stg
+    inner join manifest on stg.load_id = manifest.load_id
     inner join current_versions
         on
-            stg.source_key = current_versions.source_key
-            and stg.source_etag = current_versions.source_etag
+            manifest.source_key = current_versions.source_key
+            and manifest.source_etag = current_versions.source_etag
     where
         stg.ticker in (select instruments.ticker from instruments)
         {% if is_incremental() and not has_new_instruments(this) %}
             -- a newly configured ticker brings its whole history: then every file is re-read
             and stg.file_date in (select changed_files.file_date from changed_files)
-            and stg.source_key in (select changed_files.source_key from changed_files)
+            and manifest.source_key in (select changed_files.source_key from changed_files)
         {% endif %}
 
 ),
@@ -106,6 +122,7 @@ checked as (
         volume,
         transactions,
         window_start_ns,
+        load_id,
         source_key,
         source_etag,
         file_date,

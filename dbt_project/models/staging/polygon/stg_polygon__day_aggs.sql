@@ -18,11 +18,8 @@ renamed as (
         cast(volume as double precision) as volume,
         cast(transactions as bigint) as transactions,
         cast(window_start as bigint) as window_start_ns,
-        source_key,
-        source_etag,
-        file_date,
-        loaded_at,
-        run_id
+        cast(load_id as bigint) as load_id,
+        file_date
 
     from source
 
