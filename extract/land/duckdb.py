@@ -26,9 +26,9 @@ from extract.land.common import (
 from extract.parse import REJECTS_BY_LINE_SQL, check_header, drop_rejects, file_error, read_csv_sql
 from extract.plan import FileLoad, ManifestEntry
 
-# Measured on a year of full-market files: a 64 MB checkpoint threshold and a 128 MB memory cap are both faster
-# and leaner than DuckDB's defaults here, and keep the extractor's footprint flat as history grows.
-DUCKDB_SETTINGS = {"checkpoint_threshold": "64MB", "memory_limit": "128MB", "preserve_insertion_order": "false"}
+# Measured on 5 years of full-market files: a 32 MB checkpoint threshold and a 128 MB memory cap keep the
+# extractor near 180 MB whatever the history; a 1 GB cap is 10-20 % faster at 480 MB.
+DUCKDB_SETTINGS = {"checkpoint_threshold": "32MB", "memory_limit": "128MB", "preserve_insertion_order": "false"}
 
 
 class DuckDBWarehouse(Warehouse):
