@@ -129,6 +129,22 @@ def test_corrections_late_files_and_bad_rows_have_defined_outcomes(make_config, 
     assert counts == [(len(after), len(after))]
 
 
+def test_widening_earlier_loads_keeps_the_bars_they_landed(make_config, small_mirror, target_env, run_dbt):
+    # January first lands without SPY, February whole; a later whole run widens January with SPY. The incremental
+    # build must re-read January's earlier loads too, or delete+insert on source_key would drop their bars.
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(small_mirror))
+    run_extract(cfg, RunOptions(start=date(2024, 2, 1), end=SMALL_END))
+    without_spy = tuple(t for t in CONFIGURED if t != "SPY")
+    run_extract(cfg, RunOptions(start=SMALL_START, end=date(2024, 1, 31), tickers=without_spy))
+    run_dbt(["build"], env)
+    expected = expected_fact(read_mirror_rows(small_mirror), CONFIGURED)
+    assert len(fact_rows(env)) == len(expected) - 21
+    assert run_extract(cfg, WHOLE_RANGE).planned == {"widened": 21}
+    run_dbt(["build"], env)
+    assert fact_rows(env) == expected
+
+
 def test_an_added_ticker_brings_its_history_and_a_deactivated_one_leaves(
     make_config, small_mirror, target_env, config_dir, run_dbt
 ):

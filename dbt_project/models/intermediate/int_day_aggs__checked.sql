@@ -41,12 +41,10 @@ current_versions as (
     -- files with a load newer than the rows held for them: new, late, re-published or widened files
     changed_files as (
 
-        select
-            manifest.source_key,
-            manifest.file_date
+        select manifest.source_key
         from manifest
         left join held on manifest.source_key = held.source_key
-        group by manifest.source_key, manifest.file_date
+        group by manifest.source_key
         having max(manifest.loaded_at) > coalesce(max(held.loaded_at), cast('1970-01-01' as timestamp))
 
     ),
@@ -81,7 +79,7 @@ bars as (
         stg.ticker in (select instruments.ticker from instruments)
         {% if is_incremental() and not has_new_instruments(this) %}
             -- a newly configured ticker brings its whole history: then every file is re-read
-            and stg.file_date in (select changed_files.file_date from changed_files)
+            and stg.load_id >= {{ first_load_to_reread(this) }}
             and manifest.source_key in (select changed_files.source_key from changed_files)
         {% endif %}
 
