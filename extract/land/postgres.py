@@ -30,7 +30,7 @@ from extract.land.common import (
     manifest_values,
     ticker_filter,
 )
-from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, check_header, parse_file
+from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, check_header, file_error, parse_file, read_csv_sql
 from extract.plan import FileLoad, ManifestEntry
 
 log = logging.getLogger("extract")
@@ -206,24 +206,11 @@ class PostgresWarehouse(Warehouse):
         return LandResult(rows=rows, rejected=0)
 
     def _copy_parsed(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """DuckDB parses (unparsable lines set aside, tickers filtered), then COPY sends its CSV with lineage."""
-        parse_file(lane.duck, path, lineage.source_key)
-        predicate, params = ticker_filter(load)
+        """DuckDB parses (tickers filtered, unparsable lines set aside), then COPY sends its CSV with lineage."""
         handle, csv_path = tempfile.mkstemp(suffix=".csv", prefix="tbp-copy-")
         os.close(handle)
         try:
-            rows = lane.duck.execute(
-                f"copy (select p.*, ?::bigint, ?::date from {PARSED_TABLE} p where {predicate}) "
-                f"to '{csv_path}' (format csv, header false)",
-                lineage.row_values() + params,
-            ).fetchall()[0][0]
-            rejects = (
-                []
-                if load.reason == "widened"
-                else lane.duck.execute(
-                    f"select line, column_name, error_message, csv_line from {REJECTS_TABLE}"
-                ).fetchall()
-            )
+            rows, rejects = self._export_rows(lane.duck, path, load, lineage, csv_path)
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
                 copy_sql = f"copy {self.schema}.day_aggs ({', '.join(LANDING_COLUMNS)}) from stdin (format csv)"
                 with cursor.copy(copy_sql) as copy, open(csv_path, "rb") as stream:
@@ -240,6 +227,35 @@ class PostgresWarehouse(Warehouse):
         finally:
             os.unlink(csv_path)
         return LandResult(rows=rows, rejected=len(rejects))
+
+    @staticmethod
+    def _export_rows(
+        duck: duckdb.DuckDBPyConnection, path: Path, load: FileLoad, lineage: Lineage, csv_path: str
+    ) -> tuple[int, list[tuple]]:
+        """The rows to land, written to csv_path with their lineage, and the unparsable lines: one strict read when
+        every line parses, else through parse_file, which sets the unparsable ones aside."""
+        predicate, params = ticker_filter(load)
+        export = (
+            "copy (select r.*, ?::bigint, ?::date from {rows} r where " + predicate + ") "
+            f"to '{csv_path}' (format csv, header false)"
+        )
+        check_header(path, lineage.source_key)
+        try:
+            strict = duck.execute(
+                export.format(rows=read_csv_sql(keep_rejects=False)), [*lineage.row_values(), str(path), *params]
+            )
+            return strict.fetchall()[0][0], []
+        except (duckdb.ConversionException, duckdb.InvalidInputException):
+            pass
+        except duckdb.Error as exc:
+            raise file_error(lineage.source_key, exc) or FileDefectError(
+                f"{lineage.source_key}: cannot parse: {exc}"
+            ) from None
+        parse_file(duck, path, lineage.source_key)
+        rows = duck.execute(export.format(rows=PARSED_TABLE), [*lineage.row_values(), *params]).fetchall()[0][0]
+        if load.reason == "widened":
+            return rows, []
+        return rows, duck.execute(f"select line, column_name, error_message, csv_line from {REJECTS_TABLE}").fetchall()
 
     def _write_manifest(self, cursor, load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> None:
         cursor.execute(
