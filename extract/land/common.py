@@ -56,6 +56,21 @@ def landing_ddl(schema: str) -> list[str]:
     ]
 
 
+LANDING_COLUMNS_SQL = (
+    "select column_name from information_schema.columns where table_schema = {param} and table_name = 'day_aggs'"
+)
+
+
+def check_landing_columns(found: list[str], schema: str) -> None:
+    """An older version's landing table (text lineage on every row) cannot take this version's rows."""
+    missing = [column for column in LANDING_COLUMNS if column not in found]
+    if missing:
+        raise WarehouseError(
+            f"{schema}.day_aggs was made by an older version of tbp-extract (it lacks {', '.join(missing)}): "
+            f"drop schema {schema}, run the extract again (downloads stay cached), then dbt build --full-refresh"
+        )
+
+
 @dataclass(frozen=True)
 class Lineage:
     """One load of one file: landed rows carry its load_id and file_date, its manifest row the rest."""

@@ -12,11 +12,13 @@ import duckdb
 from extract.config import Instrument
 from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
+    LANDING_COLUMNS_SQL,
     RUN_COLUMNS,
     LandResult,
     Lineage,
     RunRecord,
     Warehouse,
+    check_landing_columns,
     instrument_rows,
     landing_ddl,
     manifest_entry,
@@ -91,6 +93,8 @@ class DuckDBWarehouse(Warehouse):
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
             self.conn.execute(statement)
+        found = self.conn.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]).fetchall()
+        check_landing_columns([name for (name,) in found], self.schema)
 
     def manifest(self) -> list[ManifestEntry]:
         exists = self.conn.execute(

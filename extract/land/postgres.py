@@ -19,11 +19,13 @@ from extract.config import Instrument, PostgresConfig
 from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS,
+    LANDING_COLUMNS_SQL,
     RUN_COLUMNS,
     LandResult,
     Lineage,
     RunRecord,
     Warehouse,
+    check_landing_columns,
     instrument_rows,
     landing_ddl,
     manifest_entry,
@@ -132,6 +134,8 @@ class PostgresWarehouse(Warehouse):
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
             self._execute(statement)
+        found = self._execute(LANDING_COLUMNS_SQL.format(param="%s"), [self.schema]).fetchall()
+        check_landing_columns([name for (name,) in found], self.schema)
         self._execute(
             f"create index if not exists load_manifest_source_key_idx on {self.schema}.load_manifest (source_key)"
         )

@@ -5,7 +5,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from extract.errors import ConfigError, LockTimeoutError
+from extract.errors import ConfigError, LockTimeoutError, WarehouseError
 from extract.land.duckdb import DuckDBWarehouse
 from extract.run import RunOptions, run_extract
 from tests.conftest import (
@@ -157,3 +157,13 @@ def test_bad_run_arguments_fail_before_anything_is_written(make_config, small_mi
     with pytest.raises(ConfigError, match=message):
         run_extract(cfg, options)
     assert not cfg.database.duckdb_path.exists()
+
+
+def test_a_landing_table_of_an_older_version_is_named_with_the_way_out(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    cfg.database.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(cfg.database.duckdb_path)) as conn:
+        conn.execute("create schema landing")
+        conn.execute("create table landing.day_aggs (ticker text, source_key text, source_etag text, run_id text)")
+    with pytest.raises(WarehouseError, match="landing.day_aggs was made by an older version .* drop schema landing"):
+        run_extract(cfg, WHOLE_RANGE)

@@ -124,3 +124,12 @@ def test_a_database_restart_mid_run_is_a_clear_error_and_the_rerun_completes(
     rerun = run_extract(pg_config(), WHOLE_RANGE)
     assert rerun.exit_code == 0 and rerun.files_loaded == 41 - files
     assert warehouse_rows(pg_env, "select count(*) from landing.day_aggs") == [(len(read_mirror_rows(small_mirror)),)]
+
+
+def test_an_older_landing_table_is_refused_before_anything_is_written(pg_config, pg_env):
+    with pg_connect(pg_env, autocommit=True) as conn:
+        conn.execute("create schema landing")
+        conn.execute("create table landing.day_aggs (ticker text, source_key text, source_etag text, run_id text)")
+    with pytest.raises(WarehouseError, match="lacks volume, open, .*load_id, file_date"):
+        run_extract(pg_config(), WHOLE_RANGE)
+    assert warehouse_rows(pg_env, "select to_regclass('landing.load_manifest')") == [(None,)]
