@@ -84,6 +84,7 @@ class Report:
     scale: Scale
     files: int
     rows: int
+    postgres_server: str
     measured: list[Row] = field(default_factory=list)
     targets: list[tuple[str, str, bool]] = field(default_factory=list)
 
@@ -102,7 +103,8 @@ class Report:
             "",
             f"`make bench{'-quick' if self.scale is QUICK else ''}` on this machine ({os.cpu_count()} cores): "
             f"{self.files} day files, {self.scale.start} .. {self.scale.end}, {self.rows:,} rows, served by a moto S3 "
-            "server on loopback. Written by `python -m bench.run`.",
+            f"server on loopback. PostgreSQL (limit and pipeline alike): {self.postgres_server}. "
+            "Written by `python -m bench.run`.",
             "",
             "| step | target | seconds | rows/s | note |",
             "| --- | --- | ---: | ---: | --- |",
@@ -295,7 +297,8 @@ def run_bench(scale: Scale, data_dir: Path, out: Path | None, pg_dsn: str | None
     mirror = ensure_mirror(data_dir, scale)
     stats = json.loads((mirror / ".complete").read_text())
     files = sorted(mirror.rglob("*.csv.gz"))
-    report = Report(scale, stats["files"], stats["rows"])
+    server = "the server of --pg-dsn" if pg_dsn else "a throwaway PostgreSQL 15 cluster with fsync off, as tests use"
+    report = Report(scale, stats["files"], stats["rows"], server)
     next_file = data_dir / f"next-{scale.next_session}-{scale.tickers}" / day_file_key(PREFIX, scale.next_session)
     work = Path(tempfile.mkdtemp(prefix="tbp-bench-"))
     try:
