@@ -181,7 +181,7 @@ def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) ->
 
 def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary) -> None:
     """Downloads run ahead in parallel; each file lands as soon as it is here, on as many lanes as the
-    warehouse offers (PostgreSQL: several COPY connections; DuckDB: one). The summary is kept by this thread."""
+    warehouse offers (PostgreSQL: COPY connections; DuckDB: appending cursors). The summary is kept by this thread."""
     workers = options.workers or cfg.pipeline.download_workers
     # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
     load_ids = itertools.count(warehouse.last_load_id() + 1)

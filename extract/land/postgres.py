@@ -172,6 +172,7 @@ class PostgresWarehouse(Warehouse):
 
     def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """Safe to call from several threads: each call takes an idle lane and gives it back."""
+        check_header(path, lineage.source_key)
         with self._borrowed_lane() as lane:
             if load.tickers is None and not load.skip_tickers:
                 try:
@@ -186,7 +187,6 @@ class PostgresWarehouse(Warehouse):
 
     def _copy_raw(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """The file's own CSV straight into COPY: PostgreSQL parses it, the lineage comes from column defaults."""
-        check_header(path, lineage.source_key)
         copy_sql = f"copy {self.schema}.day_aggs ({', '.join(HEADER)}) from stdin (format csv, header true)"
         try:
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
@@ -243,7 +243,6 @@ class PostgresWarehouse(Warehouse):
             "copy (select r.*, ?::bigint, ?::date from {rows} r where " + predicate + ") "
             f"to '{csv_path}' (format csv, header false)"
         )
-        check_header(path, lineage.source_key)
         try:
             strict = duck.execute(
                 export.format(rows=read_csv_sql(keep_rejects=False)), [*lineage.row_values(), str(path), *params]
