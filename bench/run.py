@@ -25,9 +25,9 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from extract.demo import DemoSpec, day_file_key, write_demo_mirror
+from extract.demo import DemoSpec, write_demo_mirror
 from extract.parse import COLUMN_TYPES
-from extract.sources import date_from_key
+from extract.sources import date_from_key, day_file_key
 from tests.pgcluster import start_cluster
 from tests.s3server import loopback_client, start_moto_server, upload_mirror
 

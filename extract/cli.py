@@ -1,7 +1,8 @@
 """`tbp-extract`: click commands, each a thin layer over a plain function.
 
 Exit codes: 0 success; 1 some files failed (the rest landed; re-run to retry them); 2 bad configuration or
-arguments (nothing written); 3 the source or the warehouse could not be reached; 4 another extract holds the lock.
+arguments (nothing written); 3 the source, the warehouse or the download cache could not be reached or used; 4
+another extract holds the lock; 130 / 143 stopped by SIGINT / SIGTERM (files in flight finished, re-run for the rest).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _reports_errors(command):
         except PipelineError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
 
     return wrapper
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from extract.calendar import sessions
 from extract.parse import HEADER
+from extract.sources import day_file_key
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -19,10 +20,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 def window_start_ns(day: date) -> int:
     """Midnight in New York of the session, in epoch nanoseconds, as the real files stamp it."""
     return int(datetime(day.year, day.month, day.day, tzinfo=NEW_YORK).timestamp()) * 1_000_000_000
-
-
-def day_file_key(prefix: str, day: date) -> str:
-    return f"{prefix}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,9 @@ COLUMN_TYPES = {
     "transactions": "BIGINT",
 }
 PARSED_TABLE = "parsed_day_file"
+GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip member, its trailer (CRC-32, length) checked by zlib
+GZIP_MAGIC = b"\x1f\x8b"
+HEAD_BYTES = 64 << 10  # enough for the header and the first data lines
 REJECTS_TABLE = "parsed_day_file_rejects"
 
 
@@ -41,21 +44,52 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
     return rows[0][0] if rows else None
 
 
-def check_header(path: Path, key: str) -> None:
-    """The header must be the provider's, and at least one data line must follow it."""
+def verify_file(path: Path, key: str) -> None:
+    """The whole file, before any of it lands: every gzip member whole (CRC-32 and length checked, since DuckDB's
+    reader checks neither), the provider's header (a UTF-8 BOM or quoted names allowed) and a data line after it."""
+    head = bytearray()
     try:
-        with gzip.open(path, "rt", newline="") as stream:
-            first_line, second_line = stream.readline(), stream.readline()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise FileDefectError(f"{key}: not a whole gzip file ({exc})") from None
+        for text in _inflate(path):
+            if len(head) < HEAD_BYTES:
+                head += text[: HEAD_BYTES - len(head)]
+    except zlib.error as exc:
+        raise FileDefectError(f"{key}: not a whole gzip file ({exc}); it is fetched again next run") from None
+    except OSError as exc:
+        raise FileDefectError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+    _check_head(bytes(head), key)
+
+
+def _inflate(path: Path) -> Iterator[bytes]:
+    """The text of every gzip member of the file in turn; zlib.error when a member is damaged or cut short."""
+    inflater, padding = zlib.decompressobj(GZIP_WBITS), False
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            while block and not padding:
+                yield inflater.decompress(block)
+                block = inflater.unused_data
+                if inflater.eof and block:
+                    padding = not block.startswith(GZIP_MAGIC)
+                    inflater = inflater if padding else zlib.decompressobj(GZIP_WBITS)
+            if padding and block.strip(b"\0"):
+                raise zlib.error("bytes after the last gzip member")
+    if not inflater.eof:
+        raise zlib.error("cut short")
+
+
+def _check_head(head: bytes, key: str) -> None:
+    try:
+        text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FileDefectError(f"{key}: not UTF-8 text ({exc})") from None
-    if not first_line:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            raise FileDefectError(f"{key}: not UTF-8 text ({exc})") from None
+        text = head[: exc.start].decode("utf-8-sig")
+    lines = text.splitlines()
+    if not lines:
         raise FileDefectError(f"{key}: empty file (no header, no rows)")
-    found = tuple(name.strip() for name in first_line.strip().split(","))
+    found = tuple(name.strip().strip('"').strip() for name in lines[0].split(","))
     if found != HEADER:
         raise FileDefectError(f"{key}: line 1: header is {','.join(found)!r}, expected {','.join(HEADER)!r}")
-    if not second_line.strip():
+    if not any(line.strip() for line in lines[1:]):
         raise FileDefectError(f"{key}: no data rows after the header")
 
 
@@ -101,9 +135,13 @@ def file_error(key: str, exc: duckdb.Error) -> FileDefectError | None:
     return None
 
 
+class UnparsableLines(Exception):
+    """A strict read met a line it cannot parse: the file is parsed again with parse_file."""
+
+
 def parse_file(conn: duckdb.DuckDBPyConnection, path: Path, key: str) -> ParsedFile:
-    """Read the file into temp tables: good rows in PARSED_TABLE, unparsable lines in REJECTS_TABLE."""
-    check_header(path, key)
+    """Read a verified file into temp tables: good rows in PARSED_TABLE, unparsable lines in REJECTS_TABLE.
+    A file none of whose lines parse is a defect, whatever tickers the load asked for."""
     conn.execute(f"drop table if exists temp.{PARSED_TABLE}")
     conn.execute(f"drop table if exists temp.{REJECTS_TABLE}")
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +17,14 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from extract.config import Config, validate_ticker
-from extract.errors import ConfigError, FileDefectError, NotInPlanError, PipelineError, WarehouseError
+from extract.errors import (
+    ConfigError,
+    FileDefectError,
+    Interrupted,
+    NotInPlanError,
+    PipelineError,
+    ResourceError,
+)
 from extract.land.common import LandResult, Lineage, RunRecord
 from extract.plan import FileLoad, Plan, make_plan
 from extract.sources import RemoteFile, Source, make_source
@@ -50,6 +59,7 @@ class RunSummary:
     rows_rejected: int = 0
     not_in_plan: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     dry_run: bool = False
     would_load: list[FileLoad] = field(default_factory=list)
@@ -73,13 +83,14 @@ class RunSummary:
         ]
         if self.dry_run:
             lines += [f"would load {load.remote.key} ({load.reason})" for load in self.would_load]
-            return lines
+            return lines + [f"warning: {warning}" for warning in self.warnings]
         lines.append(
             f"loaded {self.files_loaded} files ({self.files_downloaded} downloaded), {self.rows_landed} rows landed, "
             f"{self.rows_rejected} rows rejected, not in plan {len(self.not_in_plan)}, failed {len(self.failed)}, "
             f"{self.seconds:.1f}s, {rate:,.0f} rows/s"
         )
         lines += [f"not in plan: {key}" for key in self.not_in_plan]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         lines += [f"FAILED {key}: {message}" for key, message in sorted(self.failed.items())]
         return lines
 
@@ -138,32 +149,74 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
         end=end,
         dry_run=options.dry_run,
     )
-    listing = source.list_files(start, end)
-    summary.files_listed = len(listing)
-    with open_warehouse(cfg, read_only=options.dry_run) as warehouse:
-        if not options.dry_run:
-            warehouse.ensure_schema()
-            warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
-        plan = make_plan(listing, warehouse.manifest(), tickers)
-        summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
-        log.info("listed %d files, %d already loaded, plan %s", len(listing), plan.already_loaded, summary.planned)
-        if options.dry_run:
-            summary.would_load = plan.loads
-            return summary
-        run = RunRecord(summary.run_id, datetime.now(UTC), cfg.target, source.description)
-        warehouse.record_run(run)
-        try:
-            _load_all(cfg, options, source, warehouse, plan, summary)
-        except BaseException:
+    with _stop_on_signals() as stop:
+        listing = source.list_files(start, end)
+        summary.files_listed = len(listing.files)
+        with open_warehouse(cfg, read_only=options.dry_run) as warehouse:
+            if not options.dry_run:
+                warehouse.ensure_schema()
+                for run_id in warehouse.abandon_stale_runs():
+                    log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
+                warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
+            plan = make_plan(listing.files, warehouse.manifest(), tickers, listed_range=(start, end))
+            summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
+            summary.warnings = listing.refused + [
+                f"{key}: loaded before but no longer listed by the source; its landed rows are kept"
+                for key in plan.vanished
+            ]
+            log.info(
+                "listed %d files, %d already loaded, plan %s", len(listing.files), plan.already_loaded, summary.planned
+            )
+            for warning in summary.warnings:
+                log.warning("%s", warning)
+            if options.dry_run:
+                summary.would_load = plan.loads
+                return summary
+            run = RunRecord(summary.run_id, datetime.now(UTC), cfg.target, source.description)
+            warehouse.record_run(run)
+            try:
+                _load_all(cfg, options, source, warehouse, plan, summary, stop)
+                if stop.signum:
+                    raise Interrupted(stop.signum)
+            except BaseException as exc:
+                summary.files_downloaded = source.downloaded
+                summary.seconds = time.monotonic() - started
+                _finish_run(warehouse, run, summary, "interrupted" if isinstance(exc, Interrupted) else "aborted")
+                raise
+            summary.files_downloaded = source.downloaded
+            if summary.rows_landed:
+                warehouse.refresh_statistics()
             summary.seconds = time.monotonic() - started
-            _finish_run(warehouse, run, summary, "aborted")
-            raise
-        summary.files_downloaded = source.downloaded
-        if summary.rows_landed:
-            warehouse.refresh_statistics()
-        summary.seconds = time.monotonic() - started
-        _finish_run(warehouse, run, summary, summary.outcome)
+            _finish_run(warehouse, run, summary, summary.outcome)
     return summary
+
+
+class _StopRequest(threading.Event):
+    signum: int = 0
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_StopRequest]:
+    """SIGINT and SIGTERM ask the run to stop: no new file starts, files in flight finish or roll back. Only the
+    main thread can take signals; elsewhere (a scheduler's worker thread) the request never comes."""
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum, _frame) -> None:
+        log.warning("%s received: finishing the files in flight, starting no new one", signal.Signals(signum).name)
+        stop.signum = signum
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stop.signum and not sys.exc_info()[0]:
+        raise Interrupted(stop.signum)
 
 
 def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) -> None:
@@ -174,14 +227,17 @@ def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) ->
     run.rows_landed, run.rows_rejected = summary.rows_landed, summary.rows_rejected
     run.message = "; ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items()))[:2000]
     try:
-        warehouse.record_run(run)
+        warehouse.record_run(run, summary.warnings)
     except PipelineError as exc:
         log.warning("could not record the run's outcome: %s", exc)
 
 
-def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary) -> None:
+def _load_all(
+    cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary, stop
+) -> None:
     """Downloads run ahead in parallel; each file lands as soon as it is here, on as many lanes as the
-    warehouse offers (PostgreSQL: COPY connections; DuckDB: appending cursors). The summary is kept by this thread."""
+    warehouse offers (PostgreSQL: COPY connections; DuckDB: appending cursors). The summary is kept by this thread.
+    Once a stop is requested, no download or landing starts; those under way finish."""
     workers = options.workers or cfg.pipeline.download_workers
     # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
     load_ids = itertools.count(warehouse.last_load_id() + 1)
@@ -194,28 +250,38 @@ def _load_all(cfg: Config, options: RunOptions, source: Source, warehouse, plan:
             fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): (load, "fetch") for load in plan.loads
         }
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if stop.is_set():
+                _cancel(pending)
             for future in done:
                 load, stage = pending.pop(future)
                 try:
                     if stage == "fetch":
-                        landing = landers.submit(
-                            _land_one, warehouse, source, load, future.result(), summary.run_id, next(load_ids)
-                        )
-                        pending[landing] = (load, "land")
+                        path = future.result()
+                        if not stop.is_set():
+                            landing = landers.submit(
+                                _land_one, warehouse, source, load, path, summary.run_id, next(load_ids)
+                            )
+                            pending[landing] = (load, "land")
                         continue
                     _count(summary, future.result())
                 except NotInPlanError as exc:
                     summary.not_in_plan.append(load.remote.key)
                     log.warning("%s", exc)
-                except WarehouseError:
-                    for other in pending:
-                        other.cancel()
+                except ResourceError:
+                    _cancel(pending)
                     raise
                 except PipelineError as exc:
                     summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
                     log.error("%s", exc)
                 advance()
+
+
+def _cancel(pending: dict[Future, tuple[FileLoad, str]]) -> None:
+    """Drop what has not started; what runs finishes (a landing commits or rolls back as a whole)."""
+    for future in list(pending):
+        if future.cancel():
+            del pending[future]
 
 
 def _land_one(warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int) -> LandResult:

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Protocol
@@ -20,9 +20,13 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from extract.config import S3Config
-from extract.errors import FileDefectError, FileGoneError, NotInPlanError, SourceError
+from extract.errors import CacheError, ConfigError, FileDefectError, FileGoneError, NotInPlanError, SourceError
 
 DAY_FILE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{4})-(\d{2})-(\d{2})\.csv\.gz$")
+# A single-part upload's ETag is the MD5 of its bytes; a multipart one has a "-N" suffix and is not.
+SINGLE_PART_ETAG = re.compile(r"[0-9a-fA-F]{32}")
+DATE_IN_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,19 @@ class RemoteFile:
     size: int
 
 
+@dataclass
+class Listing:
+    """The day files a source lists for a date range, and the keys under the dataset's prefix it will not load."""
+
+    files: list[RemoteFile] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "key: why", one a key
+
+
 class Source(Protocol):
     description: str
     downloaded: int  # files fetched over the network (not from the cache) since the source was made
 
-    def list_files(self, start: date, end: date) -> list[RemoteFile]: ...
+    def list_files(self, start: date, end: date) -> Listing: ...
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path: ...
 
@@ -58,6 +70,60 @@ def date_from_key(key: str) -> date | None:
         return date(int(y2), int(m2), int(day))
     except ValueError:
         return None
+
+
+def day_file_key(prefix: str, day: date) -> str:
+    """The one key a day file of this dataset may have."""
+    return f"{prefix}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
+
+
+def sort_listing(listed: Iterator[tuple[str, str, int]], prefix: str, start: date, end: date) -> Listing:
+    """(key, etag, size) items -> the day files in [start, end], and every other key dated in the range, refused
+    with the reason: keys are not paths, so only the dataset's exact key pattern is loaded, and a second key for a
+    date is a conflict to flag, never one to resolve by load timing."""
+    items = list(listed)
+    listing, canonical = Listing(), set()
+    for key, etag, size in items:
+        day = date_from_key(key)
+        if day and start <= day <= end and key == day_file_key(prefix, day):
+            listing.files.append(RemoteFile(key, day, etag, size))
+            canonical.add(day)
+    for key, _etag, _size in items:
+        day = _loose_date(key)
+        if day is None:
+            listing.refused.append(f"{key}: not a day file of {prefix} (no date in its name); not loaded")
+        elif start <= day <= end and key != day_file_key(prefix, day):
+            why = "a second key for that date" if day in canonical else f"not the key pattern {prefix}/YYYY/MM/"
+            listing.refused.append(f"{key}: {why} (expected {day_file_key(prefix, day)}); not loaded")
+    listing.files.sort(key=lambda f: f.key)
+    return listing
+
+
+def _loose_date(key: str) -> date | None:
+    for match in DATE_IN_KEY.finditer(key):
+        try:
+            return date(*(int(part) for part in match.groups()))
+        except ValueError:
+            continue
+    return None
+
+
+def mask_credentials(url: str) -> str:
+    """user:password@ in a URL never reaches a log, an error or extract_runs."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", url)
+
+
+def checked_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    if not PREFIX_PATTERN.fullmatch(prefix) or ".." in prefix.split("/"):
+        raise ConfigError(f"dataset prefix '{prefix}' is not a plain key prefix like us_stocks_sip/day_aggs_v1")
+    return prefix
+
+
+def cache_path(cache_dir: Path, prefix: str, remote: RemoteFile) -> Path:
+    """Built from the parsed date and the ETag, never from the raw key."""
+    etag = re.sub(r"[^A-Za-z0-9-]", "_", remote.etag)
+    return cache_dir / prefix / f"{remote.file_date:%Y/%m/%Y-%m-%d}.{etag}.csv.gz"
 
 
 def s3_client(cfg: S3Config, endpoint_url: str | None = None):
@@ -84,23 +150,27 @@ class LocalMirror:
     downloaded = 0  # files are read in place
 
     def __init__(self, root: Path, prefix: str) -> None:
-        self.prefix = prefix.strip("/")
+        self.prefix = checked_prefix(prefix)
         nested = root / self.prefix
         self.base = nested if nested.is_dir() else root
         self.description = f"local mirror {self.base}"
 
-    def list_files(self, start: date, end: date) -> list[RemoteFile]:
-        files = []
-        for path in sorted(self.base.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.csv.gz")):
-            relative = path.relative_to(self.base).as_posix()
-            file_date = date_from_key(relative)
-            if file_date is None or not start <= file_date <= end:
-                continue
-            files.append(RemoteFile(f"{self.prefix}/{relative}", file_date, _md5(path), path.stat().st_size))
-        return files
+    def list_files(self, start: date, end: date) -> Listing:
+        return sort_listing(self._listed(start, end), self.prefix, start, end)
+
+    def _listed(self, start: date, end: date) -> Iterator[tuple[str, str, int]]:
+        for year in range(start.year, end.year + 1):
+            for path in sorted((self.base / str(year)).rglob("*")):
+                if not path.is_file():
+                    continue
+                key = f"{self.prefix}/{path.relative_to(self.base).as_posix()}"
+                day = date_from_key(key)
+                # Only day files within the range are read for their ETag; the rest are named, not read.
+                listed = day is not None and start <= day <= end and key == day_file_key(self.prefix, day)
+                yield key, _md5(path) if listed else "", path.stat().st_size
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
-        path = self.base / remote.key.removeprefix(self.prefix + "/")
+        path = self.base / day_file_key(self.prefix, remote.file_date).removeprefix(self.prefix + "/")
         if not path.is_file():
             raise FileGoneError(f"{remote.key}: listed but no longer in {self.base}")
         # Read in place: a truncated or corrupt file fails when it is parsed, inside its transaction.
@@ -124,9 +194,9 @@ class S3Bucket:
     def __init__(self, client, bucket: str, prefix: str, download_attempts: int = 4) -> None:
         self.client = client
         self.bucket = bucket
-        self.prefix = prefix.strip("/")
+        self.prefix = checked_prefix(prefix)
         self.download_attempts = download_attempts
-        self.description = f"s3://{bucket}/{self.prefix} at {client.meta.endpoint_url}"
+        self.description = f"s3://{bucket}/{self.prefix} at {mask_credentials(client.meta.endpoint_url)}"
         self.downloaded = 0
         self._count_lock = threading.Lock()
 
@@ -138,20 +208,27 @@ class S3Bucket:
         except (ClientError, BotoCoreError) as exc:
             raise SourceError(f"cannot list s3://{self.bucket}/{prefix}: {_describe(exc)}") from None
 
-    def list_files(self, start: date, end: date) -> list[RemoteFile]:
-        files = []
-        for year in range(start.year, end.year + 1):
-            for item in self._list_keys(f"{self.prefix}/{year}/"):
-                file_date = date_from_key(item["Key"])
-                if file_date is None or not start <= file_date <= end:
-                    continue
-                files.append(RemoteFile(item["Key"], file_date, item["ETag"].strip('"'), int(item["Size"])))
-        return sorted(files, key=lambda f: f.key)
+    def list_files(self, start: date, end: date) -> Listing:
+        listed = (
+            (item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+            for year in range(start.year, end.year + 1)
+            for item in self._list_keys(f"{self.prefix}/{year}/")
+        )
+        return sort_listing(listed, self.prefix, start, end)
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
-        target = cache_dir / f"{remote.key.removesuffix('.csv.gz')}.{remote.etag}.csv.gz"
+        target = cache_path(cache_dir, self.prefix, remote)
         if target.is_file() and target.stat().st_size == remote.size:
             return target
+        try:
+            return self._fetch_into(remote, target)
+        except OSError as exc:
+            raise CacheError(
+                f"cannot write {target.parent}: {exc.strerror or exc}; free space or fix the download cache's "
+                "permissions, or point TBP_CACHE_DIR elsewhere"
+            ) from None
+
+    def _fetch_into(self, remote: RemoteFile, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, self.download_attempts + 1):
             try:
@@ -172,15 +249,20 @@ class S3Bucket:
 
     def _download(self, remote: RemoteFile, target: Path) -> None:
         handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        digest = hashlib.md5(usedforsecurity=False)
         try:
             with os.fdopen(handle, "wb") as out:
-                response = self.client.get_object(Bucket=self.bucket, Key=remote.key)
+                # ChecksumMode: boto verifies the object's own checksum where the provider stored one.
+                response = self.client.get_object(Bucket=self.bucket, Key=remote.key, ChecksumMode="ENABLED")
                 for chunk in response["Body"].iter_chunks(1 << 16):
+                    digest.update(chunk)
                     out.write(chunk)
             received = Path(temporary).stat().st_size
             if received != remote.size:
                 raise FileDefectError(f"{remote.key}: received {received} of {remote.size} bytes")
-            # The gzip stream itself is checked whole as the file lands, inside its transaction.
+            if SINGLE_PART_ETAG.fullmatch(remote.etag) and digest.hexdigest() != remote.etag.lower():
+                raise FileDefectError(f"{remote.key}: received bytes whose MD5 differs from the listed ETag")
+            # The gzip stream itself is checked whole (CRC-32, length) before the file lands.
             os.replace(temporary, target)
         except ClientError as exc:
             raise _classify(remote.key, exc) from None

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from extract.config import Config, load_config
-from extract.demo import DemoSpec, day_file_key, window_start_ns, write_demo_mirror
+from extract.demo import DemoSpec, window_start_ns, write_demo_mirror
 from extract.parse import HEADER
+from extract.sources import day_file_key
 from tests.pgcluster import PG_BIN, start_cluster
 from tests.s3server import loopback_client, start_moto_server, upload_mirror
 

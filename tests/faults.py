@@ -20,7 +20,7 @@ class Fault:
 
     method: str
     path_contains: str
-    kind: str  # slowdown | reset | truncate | stall | forbidden
+    kind: str  # slowdown | reset | truncate | stall | forbidden | corrupt (one byte of the body flipped)
     times: int | None = 1
     hits: int = 0
 
@@ -106,6 +106,9 @@ class FaultProxy:
                     self.connection.close()
                     self.close_connection = True
                     return
+                if kind == "corrupt":
+                    middle = len(payload) // 2
+                    payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1 :]
                 self._reply(response.status, payload, headers)
 
             def _reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from extract.config import Instrument
 from extract.errors import WarehouseError
+from extract.parse import UnparsableLines, parse_file, verify_file
 from extract.plan import FileLoad, ManifestEntry
 
 LANDING_COLUMNS = (
@@ -37,7 +39,7 @@ def landing_ddl(schema: str) -> list[str]:
             window_start bigint, transactions bigint,
             load_id bigint not null, file_date date not null)""",
         f"""create table if not exists {schema}.rejected_rows (
-            source_key text not null, source_etag text not null, file_date date not null,
+            load_id bigint not null, source_key text not null, source_etag text not null, file_date date not null,
             line bigint, column_name text, error text, raw_line text,
             loaded_at timestamptz not null, run_id text not null)""",
         f"""create table if not exists {schema}.load_manifest (
@@ -48,6 +50,8 @@ def landing_ddl(schema: str) -> list[str]:
         f"""create table if not exists {schema}.instruments (
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
+        f"""create table if not exists {schema}.run_warnings (
+            run_id text not null, warning text not null)""",
         f"""create table if not exists {schema}.extract_runs (
             run_id text primary key, started_at timestamptz not null, finished_at timestamptz,
             target text not null, source text not null, outcome text not null,
@@ -56,17 +60,21 @@ def landing_ddl(schema: str) -> list[str]:
     ]
 
 
+REJECTED_COLUMNS = "load_id, source_key, source_etag, file_date, line, column_name, error, raw_line, loaded_at, run_id"
 LANDING_COLUMNS_SQL = (
-    "select column_name from information_schema.columns where table_schema = {param} and table_name = 'day_aggs'"
+    "select table_name, column_name from information_schema.columns "
+    "where table_schema = {param} and table_name in ('day_aggs', 'rejected_rows')"
 )
 
 
-def check_landing_columns(found: list[str], schema: str) -> None:
-    """An older version's landing table (text lineage on every row) cannot take this version's rows."""
-    missing = [column for column in LANDING_COLUMNS if column not in found]
+def check_landing_columns(found: list[tuple[str, str]], schema: str) -> None:
+    """An older version's landing tables (text lineage on every row, rejects without their load) cannot take this
+    version's rows."""
+    expected = [("day_aggs", c) for c in LANDING_COLUMNS] + [("rejected_rows", "load_id")]
+    missing = [f"{table}.{column}" for table, column in expected if (table, column) not in found]
     if missing:
         raise WarehouseError(
-            f"{schema}.day_aggs was made by an older version of tbp-extract (it lacks {', '.join(missing)}): "
+            f"{schema} was made by an older version of tbp-extract (it lacks {', '.join(missing)}): "
             f"drop schema {schema}, run the extract again (downloads stay cached), then dbt build --full-refresh"
         )
 
@@ -82,9 +90,20 @@ class Lineage:
     loaded_at: datetime
     run_id: str
 
-    def values(self) -> list:
-        """The lineage of a rejected row, in rejected_rows column order around the rejected line."""
-        return [self.source_key, self.source_etag, self.file_date, self.loaded_at, self.run_id]
+    def reject_values(self, line: int, column_name: str, error: str, raw_line: str) -> list:
+        """A rejected line with this lineage, in REJECTED_COLUMNS order."""
+        return [
+            self.load_id,
+            self.source_key,
+            self.source_etag,
+            self.file_date,
+            line,
+            column_name,
+            error,
+            raw_line,
+            self.loaded_at,
+            self.run_id,
+        ]
 
     def row_values(self) -> list:
         return [self.load_id, self.file_date]
@@ -165,8 +184,11 @@ def manifest_values(load: FileLoad, lineage: Lineage, rows: int, rejected: int) 
     ]
 
 
-def manifest_entry(key: str, etag: str, size: int, tickers: str | None) -> ManifestEntry:
-    return ManifestEntry(key, etag, int(size), None if tickers is None else frozenset(tickers.split(",")))
+MANIFEST_SQL = "select load_id, source_key, etag, size, tickers from {schema}.load_manifest order by load_id"
+
+
+def manifest_entry(load_id: int, key: str, etag: str, size: int, tickers: str | None) -> ManifestEntry:
+    return ManifestEntry(int(load_id), key, etag, int(size), None if tickers is None else frozenset(tickers.split(",")))
 
 
 def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
@@ -174,10 +196,13 @@ def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[
 
 
 class Warehouse:
-    """What both warehouses share: a context manager around one main connection, and `lanes` more connections
-    that land files side by side (each land call borrows an idle one)."""
+    """The one interface run, orchestration, status and report use, whatever the warehouse: a context manager
+    around one main connection, `lanes` more connections that land files side by side (each land call borrows an
+    idle one), and the landing tables' reads and writes."""
 
     description = "warehouse"
+    placeholder = "?"
+    schema = "landing"
 
     def __init__(self, lanes: int) -> None:
         self.lanes = lanes
@@ -186,6 +211,55 @@ class Warehouse:
         self._all_lanes: list = []
 
     def open(self):
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: list | None = None) -> list[tuple]:
+        """One statement on the main connection, committed; its rows, if it returns any."""
+        raise NotImplementedError
+
+    def _values(self, count: int) -> str:
+        return ", ".join([self.placeholder] * count)
+
+    def record_run(self, run: RunRecord, warnings: list[str] = ()) -> None:
+        """The run's row, and the warnings it reported (kept for `status`)."""
+        self.execute(f"delete from {self.schema}.extract_runs where run_id = {self.placeholder}", [run.run_id])
+        self.execute(
+            f"insert into {self.schema}.extract_runs ({RUN_COLUMNS}) values ({self._values(13)})", run.values()
+        )
+        self.execute(f"delete from {self.schema}.run_warnings where run_id = {self.placeholder}", [run.run_id])
+        for warning in warnings:
+            self.execute(f"insert into {self.schema}.run_warnings values ({self._values(2)})", [run.run_id, warning])
+
+    def abandon_stale_runs(self) -> list[str]:
+        """Runs still marked running while this extract holds the lock were killed before they could say so."""
+        rows = self.execute(
+            f"update {self.schema}.extract_runs set outcome = 'abandoned' where outcome = 'running' returning run_id"
+        )
+        return [run_id for (run_id,) in rows]
+
+    def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+        """One file in one transaction with its manifest row, decided here for every warehouse (the backends only
+        write; safe from several threads, each call on an idle lane). The file is verified whole first. It lands
+        in one strict read when every line parses; otherwise it is parsed again with the unparsable lines set
+        aside, and those are recorded unless this load only widens a version already landed."""
+        verify_file(path, lineage.source_key)
+        with self._borrowed_lane() as lane:
+            try:
+                return self._land_strict(lane, path, load, lineage)
+            except UnparsableLines:
+                parse_file(self._parser(lane), path, lineage.source_key)
+                return self._land_parsed(lane, load, lineage, keep_rejects=load.reason != "widened")
+
+    def _land_strict(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+        """Land the file's rows for this load, or raise UnparsableLines having written nothing."""
+        raise NotImplementedError
+
+    def _land_parsed(self, lane, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
+        """Land the rows parse_file left in the lane's parser, with the rejects if keep_rejects."""
+        raise NotImplementedError
+
+    def _parser(self, lane):
+        """The DuckDB connection of a lane that parse_file reads into."""
         raise NotImplementedError
 
     def close(self) -> None:

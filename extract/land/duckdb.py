@@ -10,13 +10,13 @@ from pathlib import Path
 import duckdb
 
 from extract.config import Instrument
-from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
+from extract.errors import LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS_SQL,
-    RUN_COLUMNS,
+    MANIFEST_SQL,
+    REJECTED_COLUMNS,
     LandResult,
     Lineage,
-    RunRecord,
     Warehouse,
     check_landing_columns,
     instrument_rows,
@@ -25,7 +25,7 @@ from extract.land.common import (
     manifest_values,
     ticker_filter,
 )
-from extract.parse import REJECTS_BY_LINE_SQL, check_header, drop_rejects, file_error, read_csv_sql
+from extract.parse import PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
 from extract.plan import FileLoad, ManifestEntry
 
 # Measured on 5 years of full-market files: a 32 MB checkpoint threshold and a 128 MB memory cap keep the
@@ -93,8 +93,9 @@ class DuckDBWarehouse(Warehouse):
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
             self.conn.execute(statement)
-        found = self.conn.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]).fetchall()
-        check_landing_columns([name for (name,) in found], self.schema)
+        check_landing_columns(
+            self.conn.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]).fetchall(), self.schema
+        )
 
     def manifest(self) -> list[ManifestEntry]:
         exists = self.conn.execute(
@@ -103,57 +104,60 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()[0][0]
         if not exists:
             return []
-        rows = self.conn.execute(f"select source_key, etag, size, tickers from {self.schema}.load_manifest").fetchall()
-        return [manifest_entry(*row) for row in rows]
+        return [manifest_entry(*row) for row in self.conn.execute(MANIFEST_SQL.format(schema=self.schema)).fetchall()]
 
     def last_load_id(self) -> int:
         return self.conn.execute(f"select coalesce(max(load_id), 0) from {self.schema}.load_manifest").fetchall()[0][0]
 
-    def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """Safe to call from several threads: each call takes an idle lane and gives it back.
-        A clean file lands in one strict read; a file with unparsable lines is read again, setting them aside."""
-        check_header(path, lineage.source_key)
-        with self._borrowed_lane() as lane:
-            try:
-                try:
-                    return self._land_in_transaction(lane, path, load, lineage, keep_rejects=False)
-                except (duckdb.ConversionException, duckdb.InvalidInputException):
-                    return self._land_in_transaction(lane, path, load, lineage, keep_rejects=True)
-            except duckdb.Error as exc:
-                raise file_error(lineage.source_key, exc) or WarehouseError(
-                    f"{lineage.source_key}: cannot land into {self.path}: {exc}"
-                ) from None
+    def _parser(self, lane):
+        return lane
 
-    def _land_in_transaction(self, lane, path: Path, load: FileLoad, lineage: Lineage, keep_rejects: bool):
+    def _land_strict(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+        return self._in_transaction(
+            lane,
+            lineage,
+            lambda: self._insert(lane, load, lineage, read_csv_sql(keep_rejects=False), [str(path)]),
+            strict=True,
+        )
+
+    def _land_parsed(self, lane, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
+        def write() -> LandResult:
+            rejected = 0
+            if keep_rejects:
+                rejected = lane.execute(
+                    f"insert into {self.schema}.rejected_rows ({REJECTED_COLUMNS}) select ?, ?, ?, ?, "
+                    f"line, column_name, error_message, csv_line, ?, ? from {REJECTS_TABLE}",
+                    [lineage.load_id, lineage.source_key, lineage.source_etag, lineage.file_date]
+                    + [lineage.loaded_at, lineage.run_id],
+                ).fetchall()[0][0]
+            return self._insert(lane, load, lineage, PARSED_TABLE, [], rejected)
+
+        return self._in_transaction(lane, lineage, write)
+
+    def _in_transaction(self, lane, lineage: Lineage, write, strict: bool = False) -> LandResult:
+        """write() in one transaction; in a strict read, a value that does not parse raises UnparsableLines."""
         lane.execute("begin transaction")
         try:
-            result = self._insert(lane, path, load, lineage, keep_rejects)
+            result = write()
             lane.execute("commit")
             return result
+        except duckdb.Error as exc:
+            lane.execute("rollback")
+            if strict and isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException):
+                raise UnparsableLines from None
+            raise file_error(lineage.source_key, exc) or WarehouseError(
+                f"{lineage.source_key}: cannot land into {self.path}: {exc}"
+            ) from None
         except BaseException:
             lane.execute("rollback")
             raise
-        finally:
-            if keep_rejects:
-                drop_rejects(lane)
 
-    def _insert(self, lane, path: Path, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
-        predicate, params = ticker_filter(load)
+    def _insert(self, lane, load: FileLoad, lineage: Lineage, rows_from: str, params: list, rejected: int = 0):
+        predicate, filter_params = ticker_filter(load)
         rows = lane.execute(
-            f"insert into {self.schema}.day_aggs select r.*, ?, ? from {read_csv_sql(keep_rejects)} r "
-            f"where {predicate}",
-            [*lineage.row_values(), str(path), *params],
+            f"insert into {self.schema}.day_aggs select r.*, ?, ? from {rows_from} r where {predicate}",
+            [*lineage.row_values(), *params, *filter_params],
         ).fetchall()[0][0]
-        rejected = 0
-        if keep_rejects and load.reason != "widened":
-            rejected = lane.execute(
-                f"insert into {self.schema}.rejected_rows select ?, ?, ?, r.*, ?, ? from ({REJECTS_BY_LINE_SQL}) r",
-                lineage.values(),
-            ).fetchall()[0][0]
-        if rows == 0 and rejected and load.tickers is None:
-            raise FileDefectError(
-                f"{lineage.source_key}: none of its {rejected} rows could be parsed; check the format"
-            )
         lane.execute(
             f"insert into {self.schema}.load_manifest values ({', '.join('?' * 10)})",
             manifest_values(load, lineage, rows, rejected),
@@ -173,9 +177,8 @@ class DuckDBWarehouse(Warehouse):
         )
         conn.execute("commit")
 
-    def record_run(self, run: RunRecord) -> None:
-        self.conn.execute(f"delete from {self.schema}.extract_runs where run_id = ?", [run.run_id])
-        self.conn.execute(
-            f"insert into {self.schema}.extract_runs ({RUN_COLUMNS}) values ({', '.join('?' * 13)})",
-            run.values(),
-        )
+    def execute(self, sql: str, params: list | None = None) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, params or []).fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{self.path}: {str(exc).splitlines()[0]}") from None

@@ -20,10 +20,10 @@ from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS,
     LANDING_COLUMNS_SQL,
-    RUN_COLUMNS,
+    MANIFEST_SQL,
+    REJECTED_COLUMNS,
     LandResult,
     Lineage,
-    RunRecord,
     Warehouse,
     check_landing_columns,
     instrument_rows,
@@ -32,7 +32,7 @@ from extract.land.common import (
     manifest_values,
     ticker_filter,
 )
-from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, check_header, file_error, parse_file, read_csv_sql
+from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
 from extract.plan import FileLoad, ManifestEntry
 
 log = logging.getLogger("extract")
@@ -84,6 +84,8 @@ class PostgresWarehouse(Warehouse):
     """The production warehouse. A session advisory lock keeps extracts one at a time per database; within one
     extract, `lanes` connections COPY files side by side."""
 
+    placeholder = "%s"
+
     def __init__(self, cfg: PostgresConfig, schema: str, read_only: bool = False, lanes: int = 2) -> None:
         super().__init__(lanes)
         self.cfg = cfg
@@ -134,8 +136,9 @@ class PostgresWarehouse(Warehouse):
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
             self._execute(statement)
-        found = self._execute(LANDING_COLUMNS_SQL.format(param="%s"), [self.schema]).fetchall()
-        check_landing_columns([name for (name,) in found], self.schema)
+        check_landing_columns(
+            self._execute(LANDING_COLUMNS_SQL.format(param="%s"), [self.schema]).fetchall(), self.schema
+        )
         self._execute(
             f"create index if not exists load_manifest_source_key_idx on {self.schema}.load_manifest (source_key)"
         )
@@ -161,7 +164,7 @@ class PostgresWarehouse(Warehouse):
         exists = self._execute("select to_regclass(%s)", [f"{self.schema}.load_manifest"]).fetchone()[0]
         if exists is None:
             return []
-        rows = self._execute(f"select source_key, etag, size, tickers from {self.schema}.load_manifest").fetchall()
+        rows = self._execute(MANIFEST_SQL.format(schema=self.schema)).fetchall()
         self.conn.commit()
         return [manifest_entry(*row) for row in rows]
 
@@ -170,23 +173,25 @@ class PostgresWarehouse(Warehouse):
         self.conn.commit()
         return last
 
-    def land(self, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """Safe to call from several threads: each call takes an idle lane and gives it back."""
-        check_header(path, lineage.source_key)
-        with self._borrowed_lane() as lane:
-            if load.tickers is None and not load.skip_tickers:
-                try:
-                    return self._copy_raw(lane, path, load, lineage)
-                except psycopg.errors.DataError as exc:
-                    log.info(
-                        "%s: PostgreSQL refused a value (%s); parsing line by line",
-                        lineage.source_key,
-                        _scrub(str(exc), self.cfg),
-                    )
-            return self._copy_parsed(lane, path, load, lineage)
+    def _parser(self, lane: _Lane) -> duckdb.DuckDBPyConnection:
+        return lane.duck
+
+    def _land_strict(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
+        """Every row: the file's own CSV straight into COPY. Some tickers: DuckDB reads strictly and filters."""
+        if load.tickers is None and not load.skip_tickers:
+            return self._copy_raw(lane, path, load, lineage)
+        return self._copy_selected(lane, load, lineage, read_csv_sql(keep_rejects=False), [str(path)])
+
+    def _land_parsed(self, lane: _Lane, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
+        rejects = (
+            lane.duck.execute(f"select line, column_name, error_message, csv_line from {REJECTS_TABLE}").fetchall()
+            if keep_rejects
+            else []
+        )
+        return self._copy_selected(lane, load, lineage, PARSED_TABLE, [], rejects)
 
     def _copy_raw(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """The file's own CSV straight into COPY: PostgreSQL parses it, the lineage comes from column defaults."""
+        """PostgreSQL parses the file; the lineage comes from column defaults. A refused value: UnparsableLines."""
         copy_sql = f"copy {self.schema}.day_aggs ({', '.join(HEADER)}) from stdin (format csv, header true)"
         try:
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
@@ -198,23 +203,39 @@ class PostgresWarehouse(Warehouse):
                     while block := stream.read(1 << 20):
                         copy.write(block)
                 rows = cursor.rowcount
-                if rows <= 0:
-                    raise FileDefectError(f"{lineage.source_key}: no data rows after the header")
                 self._write_manifest(cursor, load, lineage, rows, 0)
         except (OSError, EOFError, zlib.error) as exc:
             raise FileDefectError(f"{lineage.source_key}: cannot read: {exc}") from None
-        except psycopg.errors.DataError:
-            raise
+        except psycopg.errors.DataError as exc:
+            log.info(
+                "%s: PostgreSQL refused a value (%s); parsing again", lineage.source_key, _scrub(str(exc), self.cfg)
+            )
+            raise UnparsableLines from None
         except psycopg.Error as exc:
             raise self._landing_error(lineage, exc) from None
         return LandResult(rows=rows, rejected=0)
 
-    def _copy_parsed(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """DuckDB parses (tickers filtered, unparsable lines set aside), then COPY sends its CSV with lineage."""
+    def _copy_selected(
+        self, lane: _Lane, load: FileLoad, lineage: Lineage, rows_from: str, params: list, rejects=()
+    ) -> LandResult:
+        """The load's rows of `rows_from` (a DuckDB relation), written by DuckDB as CSV with their lineage, then
+        sent by COPY with the rejects and the manifest row. A strict read that meets a bad line: UnparsableLines."""
         handle, csv_path = tempfile.mkstemp(suffix=".csv", prefix="tbp-copy-")
         os.close(handle)
         try:
-            rows, rejects = self._export_rows(lane.duck, path, load, lineage, csv_path)
+            predicate, filter_params = ticker_filter(load)
+            try:
+                rows = lane.duck.execute(
+                    f"copy (select r.*, ?::bigint, ?::date from {rows_from} r where {predicate}) "
+                    f"to '{csv_path}' (format csv, header false)",
+                    [*lineage.row_values(), *params, *filter_params],
+                ).fetchall()[0][0]
+            except (duckdb.ConversionException, duckdb.InvalidInputException):
+                raise UnparsableLines from None
+            except duckdb.Error as exc:
+                raise file_error(lineage.source_key, exc) or FileDefectError(
+                    f"{lineage.source_key}: cannot parse: {exc}"
+                ) from None
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
                 copy_sql = f"copy {self.schema}.day_aggs ({', '.join(LANDING_COLUMNS)}) from stdin (format csv)"
                 with cursor.copy(copy_sql) as copy, open(csv_path, "rb") as stream:
@@ -222,8 +243,9 @@ class PostgresWarehouse(Warehouse):
                         copy.write(block)
                 if rejects:
                     cursor.executemany(
-                        f"insert into {self.schema}.rejected_rows values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        [[*lineage.values()[:3], *reject, *lineage.values()[3:]] for reject in rejects],
+                        f"insert into {self.schema}.rejected_rows ({REJECTED_COLUMNS}) "
+                        f"values ({', '.join(['%s'] * 10)})",
+                        [lineage.reject_values(*reject) for reject in rejects],
                     )
                 self._write_manifest(cursor, load, lineage, rows, len(rejects))
         except psycopg.Error as exc:
@@ -231,34 +253,6 @@ class PostgresWarehouse(Warehouse):
         finally:
             os.unlink(csv_path)
         return LandResult(rows=rows, rejected=len(rejects))
-
-    @staticmethod
-    def _export_rows(
-        duck: duckdb.DuckDBPyConnection, path: Path, load: FileLoad, lineage: Lineage, csv_path: str
-    ) -> tuple[int, list[tuple]]:
-        """The rows to land, written to csv_path with their lineage, and the unparsable lines: one strict read when
-        every line parses, else through parse_file, which sets the unparsable ones aside."""
-        predicate, params = ticker_filter(load)
-        export = (
-            "copy (select r.*, ?::bigint, ?::date from {rows} r where " + predicate + ") "
-            f"to '{csv_path}' (format csv, header false)"
-        )
-        try:
-            strict = duck.execute(
-                export.format(rows=read_csv_sql(keep_rejects=False)), [*lineage.row_values(), str(path), *params]
-            )
-            return strict.fetchall()[0][0], []
-        except (duckdb.ConversionException, duckdb.InvalidInputException):
-            pass
-        except duckdb.Error as exc:
-            raise file_error(lineage.source_key, exc) or FileDefectError(
-                f"{lineage.source_key}: cannot parse: {exc}"
-            ) from None
-        parse_file(duck, path, lineage.source_key)
-        rows = duck.execute(export.format(rows=PARSED_TABLE), [*lineage.row_values(), *params]).fetchall()[0][0]
-        if load.reason == "widened":
-            return rows, []
-        return rows, duck.execute(f"select line, column_name, error_message, csv_line from {REJECTS_TABLE}").fetchall()
 
     def _write_manifest(self, cursor, load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> None:
         cursor.execute(
@@ -288,8 +282,8 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
 
-    def record_run(self, run: RunRecord) -> None:
-        placeholders = ", ".join(["%s"] * 13)
-        self._execute(f"delete from {self.schema}.extract_runs where run_id = %s", [run.run_id])
-        self._execute(f"insert into {self.schema}.extract_runs ({RUN_COLUMNS}) values ({placeholders})", run.values())
+    def execute(self, sql: str, params: list | None = None) -> list[tuple]:
+        cursor = self._execute(sql, params)
+        rows = cursor.fetchall() if cursor.description else []
         self.conn.commit()
+        return rows

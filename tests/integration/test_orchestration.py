@@ -47,6 +47,6 @@ def test_prefetch_fills_the_cache_so_the_load_downloads_nothing(make_config, mot
     cfg = make_config(TBP_SOURCE=f"s3://{name}", POLYGON_S3_ENDPOINT=moto_endpoint, **S3_CREDENTIALS)
     assert prefetch(cfg, date(2024, 2, 1), date(2024, 2, 29)) == 20
     bucket = S3Bucket(s3_client(cfg.s3), name, PREFIX)
-    [remote] = bucket.list_files(date(2024, 2, 1), date(2024, 2, 1))
+    [remote] = bucket.list_files(date(2024, 2, 1), date(2024, 2, 1)).files
     client.delete_object(Bucket=name, Key=remote.key)  # a second fetch must come from the cache
     assert bucket.fetch(remote, cfg.pipeline.cache_dir).is_file()

@@ -25,9 +25,10 @@ def test_listing_follows_pages_and_keeps_only_day_files_in_range(s3_config, s3_b
         client.put_object(Bucket=name, Key=f"{PREFIX}/{day:%Y/%m/%Y-%m-%d}.csv.gz", Body=b"gz")
     bucket = S3Bucket(s3_client(s3_config.s3), name, PREFIX)
     listing = bucket.list_files(date(2023, 12, 29), date(2024, 1, 31))
-    assert [f.file_date for f in listing] == [date(2023, 12, 29), date(2024, 1, 2), date(2024, 1, 3)]
-    assert all(f.size == 2 and len(f.etag) == 32 for f in listing)
-    assert bucket.list_files(date(2025, 1, 1), date(2025, 12, 31)) == []
+    assert [f.file_date for f in listing.files] == [date(2023, 12, 29), date(2024, 1, 2), date(2024, 1, 3)]
+    assert all(f.size == 2 and len(f.etag) == 32 for f in listing.files)
+    assert len(listing.refused) == 1005 and "other-0000.txt: not a day file" in listing.refused[0]
+    assert bucket.list_files(date(2025, 1, 1), date(2025, 12, 31)).files == []
 
 
 def test_a_backfill_from_s3_equals_the_mirror_and_reruns_load_nothing(s3_config, s3_bucket, small_mirror):
@@ -48,7 +49,7 @@ def test_a_cached_download_is_reused_without_another_get(s3_config, s3_bucket, s
     name, client, upload = s3_bucket
     upload(small_mirror)
     bucket = S3Bucket(s3_client(s3_config.s3), name, PREFIX)
-    [remote] = bucket.list_files(date(2024, 1, 2), date(2024, 1, 2))
+    [remote] = bucket.list_files(date(2024, 1, 2), date(2024, 1, 2)).files
     first = bucket.fetch(remote, s3_config.pipeline.cache_dir)
     client.delete_object(Bucket=name, Key=remote.key)
     assert bucket.fetch(remote, s3_config.pipeline.cache_dir) == first
@@ -59,7 +60,7 @@ def test_a_key_gone_between_listing_and_get_is_reported_for_retry(s3_config, s3_
     name, client, upload = s3_bucket
     upload(small_mirror)
     bucket = S3Bucket(s3_client(s3_config.s3), name, PREFIX)
-    [remote] = bucket.list_files(date(2024, 1, 3), date(2024, 1, 3))
+    [remote] = bucket.list_files(date(2024, 1, 3), date(2024, 1, 3)).files
     client.delete_object(Bucket=name, Key=remote.key)
     with pytest.raises(FileGoneError, match="2024-01-03.csv.gz: listed but gone"):
         bucket.fetch(remote, s3_config.pipeline.cache_dir)

@@ -7,11 +7,12 @@ import duckdb
 import pytest
 
 from extract.errors import FileDefectError
-from extract.parse import PARSED_TABLE, REJECTS_TABLE, parse_file
+from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, parse_file, verify_file
 from tests.conftest import bar_line, write_day_file
 
 SHARED_ROWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "day_aggs_2024-03-07_first_rows.csv"
 DAY = date(2024, 3, 7)
+LINE = "AAPL,1000,1.0,1.1,1.2,0.9,1709787600000000000,42"
 
 
 @pytest.fixture
@@ -45,20 +46,67 @@ def test_an_unparsable_value_is_set_aside_with_its_line_and_column(conn, tmp_pat
     assert conn.execute(f"select line, column_name, csv_line from {REJECTS_TABLE}").fetchall() == [(3, "open", bad)]
 
 
-def test_a_wrong_header_names_the_key_and_the_line(conn, tmp_path):
+def test_a_wrong_header_names_the_key_and_the_line(tmp_path):
     path = write_day_file(tmp_path, DAY, [bar_line("AAPL", DAY)], header="ticker,open,close")
     with pytest.raises(FileDefectError, match=r"my/key: line 1: header is 'ticker,open,close', expected 'ticker,vol"):
-        parse_file(conn, path, "my/key")
+        verify_file(path, "my/key")
 
 
-def test_an_empty_file_and_a_header_only_file_fail(conn, tmp_path):
+def test_an_empty_file_and_a_header_only_file_fail(tmp_path):
     empty = tmp_path / "empty.csv.gz"
     empty.write_bytes(gzip.compress(b""))
     with pytest.raises(FileDefectError, match="empty file"):
-        parse_file(conn, empty, "k")
+        verify_file(empty, "k")
     header_only = write_day_file(tmp_path, DAY, [])
     with pytest.raises(FileDefectError, match="no data rows"):
-        parse_file(conn, header_only, "k")
+        verify_file(header_only, "k")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff" + ",".join(HEADER) + "\n" + LINE + "\n",
+        ",".join(f'"{name}"' for name in HEADER) + "\n" + LINE + "\n",
+        ",".join(HEADER) + "\n\n" + LINE + "\n",
+        ",".join(HEADER) + "\r\n" + LINE + "\r\n",
+    ],
+    ids=["utf8-bom", "quoted-header", "blank-line-after-header", "crlf"],
+)
+def test_a_good_file_in_another_spelling_is_accepted_and_parses(conn, tmp_path, text):
+    path = tmp_path / "f.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    verify_file(path, "k")
+    assert parse_file(conn, path, "k").rows == 1
+
+
+def test_a_damaged_member_fails_its_crc_although_a_reader_would_decode_most_of_it(tmp_path):
+    path = write_day_file(tmp_path, DAY, [bar_line(f"T{n}", DAY) for n in range(2000)])
+    good = path.read_bytes()
+    crc_at = len(good) - 8  # the gzip trailer: CRC-32 then length
+    path.write_bytes(good[:crc_at] + bytes([good[crc_at] ^ 0xFF]) + good[crc_at + 1 :])
+    with pytest.raises(FileDefectError, match="k: not a whole gzip file .*CRC|k: not a whole gzip file .*check"):
+        verify_file(path, "k")
+    path.write_bytes(good[:crc_at] + good[crc_at:][:4] + bytes([good[-4] ^ 0x01]) + good[-3:])
+    with pytest.raises(FileDefectError, match="not a whole gzip file"):
+        verify_file(path, "k")
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(FileDefectError, match=r"not a whole gzip file \(cut short\)"):
+        verify_file(path, "k")
+
+
+def test_every_member_of_a_multi_member_file_is_checked(tmp_path):
+    head = gzip.compress((",".join(HEADER) + "\n" + LINE + "\n").encode())
+    tail = bytearray(gzip.compress(((LINE + "\n") * 50).encode()))
+    path = tmp_path / "members.csv.gz"
+    path.write_bytes(head + bytes(tail) + b"\0\0\0")
+    verify_file(path, "k")
+    tail[-8] ^= 0xFF
+    path.write_bytes(head + bytes(tail))
+    with pytest.raises(FileDefectError, match="not a whole gzip file"):
+        verify_file(path, "k")
+    path.write_bytes(head + b"garbage after the member")
+    with pytest.raises(FileDefectError, match="bytes after the last gzip member"):
+        verify_file(path, "k")
 
 
 def test_a_file_of_garbage_lines_fails_as_a_whole(conn, tmp_path):

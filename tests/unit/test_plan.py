@@ -1,3 +1,4 @@
+import itertools
 from datetime import date
 
 from extract.plan import ManifestEntry, make_plan
@@ -8,8 +9,12 @@ def remote(day: int, etag: str = "e1", size: int = 100) -> RemoteFile:
     return RemoteFile(f"p/2024/03/2024-03-{day:02d}.csv.gz", date(2024, 3, day), etag, size)
 
 
+LOAD_IDS = itertools.count(1)
+
+
 def loaded(day: int, etag: str = "e1", size: int = 100, tickers=None) -> ManifestEntry:
-    return ManifestEntry(remote(day).key, etag, size, None if tickers is None else frozenset(tickers))
+    """A manifest entry; entries made later have higher load ids, as loads do."""
+    return ManifestEntry(next(LOAD_IDS), remote(day).key, etag, size, None if tickers is None else frozenset(tickers))
 
 
 def test_new_files_are_planned_in_date_order():
@@ -52,3 +57,23 @@ def test_coverage_of_an_older_version_does_not_count_for_a_new_one():
     plan = make_plan([remote(7, etag="e2")], [loaded(7, etag="e1")], frozenset({"AAPL"}))
     assert plan.loads[0].reason == "changed" and plan.loads[0].tickers == {"AAPL"}
     assert plan.by_reason() == {"changed": 1}
+
+
+def test_a_reverted_file_is_loaded_again_since_the_version_that_counts_is_the_newest():
+    manifest = [loaded(7, etag="A"), loaded(7, etag="B")]
+    plan = make_plan([remote(7, etag="A")], manifest)
+    assert [(load.reason, load.tickers) for load in plan.loads] == [("changed", None)]
+    assert make_plan([remote(7, etag="B")], manifest).already_loaded == 1
+
+
+def test_coverage_counts_only_the_loads_since_the_version_last_became_current():
+    manifest = [loaded(7, etag="A"), loaded(7, etag="B"), loaded(7, etag="A", tickers={"SPY"})]
+    plan = make_plan([remote(7, etag="A")], manifest)
+    assert plan.loads[0].reason == "widened" and plan.loads[0].skip_tickers == {"SPY"}
+
+
+def test_keys_loaded_before_that_the_listing_lacks_are_reported_within_the_listed_range():
+    manifest = [loaded(6), loaded(7), loaded(20)]
+    plan = make_plan([remote(6)], manifest, listed_range=(date(2024, 3, 1), date(2024, 3, 10)))
+    assert plan.vanished == [remote(7).key]
+    assert make_plan([remote(6)], manifest).vanished == []

@@ -2,8 +2,16 @@ from datetime import date
 
 import pytest
 
-from extract.errors import FileGoneError, SourceError
-from extract.sources import LocalMirror, date_from_key, make_source
+from extract.errors import ConfigError, FileGoneError, SourceError
+from extract.sources import (
+    LocalMirror,
+    RemoteFile,
+    cache_path,
+    date_from_key,
+    make_source,
+    mask_credentials,
+    sort_listing,
+)
 from tests.conftest import PREFIX, bar_line, write_day_file
 
 
@@ -26,8 +34,14 @@ def test_a_mirror_lists_day_files_in_range_with_keys_as_in_the_bucket(tmp_path):
         write_day_file(tmp_path, day, [bar_line("AAPL", day)])
     (tmp_path / PREFIX / "2024" / "03" / "notes.txt").write_text("not a day file")
     listing = LocalMirror(tmp_path, PREFIX).list_files(date(2024, 3, 7), date(2024, 3, 31))
-    assert [f.key for f in listing] == [f"{PREFIX}/2024/03/2024-03-07.csv.gz", f"{PREFIX}/2024/03/2024-03-08.csv.gz"]
-    assert all(len(f.etag) == 32 and f.size > 0 for f in listing)
+    assert [f.key for f in listing.files] == [
+        f"{PREFIX}/2024/03/2024-03-07.csv.gz",
+        f"{PREFIX}/2024/03/2024-03-08.csv.gz",
+    ]
+    assert all(len(f.etag) == 32 and f.size > 0 for f in listing.files)
+    assert listing.refused == [
+        f"{PREFIX}/2024/03/notes.txt: not a day file of {PREFIX} (no date in its name); not loaded"
+    ]
 
 
 def test_a_mirror_of_the_prefix_folder_itself_gives_the_same_keys(tmp_path):
@@ -40,7 +54,7 @@ def test_a_mirror_of_the_prefix_folder_itself_gives_the_same_keys(tmp_path):
 def test_a_file_removed_after_listing_is_reported_gone(tmp_path):
     path = write_day_file(tmp_path, date(2024, 3, 7), [bar_line("AAPL", date(2024, 3, 7))])
     mirror = LocalMirror(tmp_path, PREFIX)
-    [listed] = mirror.list_files(date(2024, 3, 7), date(2024, 3, 7))
+    [listed] = mirror.list_files(date(2024, 3, 7), date(2024, 3, 7)).files
     path.unlink()
     with pytest.raises(FileGoneError, match="2024-03-07.csv.gz: listed but no longer"):
         mirror.fetch(listed, tmp_path / "cache")
@@ -55,3 +69,42 @@ def test_make_source_tells_s3_from_folders(tmp_path, make_config):
     assert (default.bucket, default.prefix) == ("flatfiles", PREFIX)
     with pytest.raises(SourceError, match="source folder '.*nowhere' does not exist"):
         make_source(str(tmp_path / "nowhere"), cfg.s3)
+
+
+def test_only_the_exact_key_pattern_is_loaded_and_every_other_dated_key_is_reported():
+    listed = [
+        (f"{PREFIX}/2024/03/2024-03-07.csv.gz", "e1", 10),
+        (f"{PREFIX}/2024/03/2024-03-07.csv", "e2", 10),
+        (f"{PREFIX}/2024/03/copy/2024-03-07.csv.gz", "e3", 10),
+        (f"{PREFIX}/2024/03/../../../../tmp/2024-03-08.csv.gz", "e4", 10),
+        (f"{PREFIX}/2024/03/2024-03-09 (1).csv.gz", "e5", 10),
+        (f"{PREFIX}/2024/05/2024-05-01.csv.gz", "e6", 10),
+    ]
+    listing = sort_listing(iter(listed), PREFIX, date(2024, 3, 1), date(2024, 3, 31))
+    assert [(f.key, f.file_date) for f in listing.files] == [(listed[0][0], date(2024, 3, 7))]
+    assert listing.refused == [
+        f"{PREFIX}/2024/03/2024-03-07.csv: a second key for that date (expected {listed[0][0]}); not loaded",
+        f"{PREFIX}/2024/03/copy/2024-03-07.csv.gz: a second key for that date (expected {listed[0][0]}); not loaded",
+        f"{PREFIX}/2024/03/../../../../tmp/2024-03-08.csv.gz: not the key pattern {PREFIX}/YYYY/MM/ "
+        f"(expected {PREFIX}/2024/03/2024-03-08.csv.gz); not loaded",
+        f"{PREFIX}/2024/03/2024-03-09 (1).csv.gz: not the key pattern {PREFIX}/YYYY/MM/ "
+        f"(expected {PREFIX}/2024/03/2024-03-09.csv.gz); not loaded",
+    ]
+
+
+def test_the_cache_path_comes_from_the_date_and_etag_never_from_the_key(tmp_path):
+    hostile = RemoteFile("../../../../etc/2024-03-07.csv.gz", date(2024, 3, 7), '"../x/..', 10)
+    path = cache_path(tmp_path, PREFIX, hostile)
+    assert path == tmp_path / PREFIX / "2024" / "03" / "2024-03-07.____x___.csv.gz"
+    assert path.resolve().is_relative_to(tmp_path)
+
+
+def test_a_prefix_that_climbs_out_of_its_folder_is_refused(tmp_path, make_config):
+    cfg = make_config()
+    with pytest.raises(ConfigError, match="dataset prefix '../etc' is not a plain key prefix"):
+        make_source("s3://bucket/../etc", cfg.s3)
+
+
+def test_credentials_in_a_url_are_masked():
+    assert mask_credentials("https://user:secret@files.example.com/x") == "https://***@files.example.com/x"
+    assert mask_credentials("https://files.example.com") == "https://files.example.com"
