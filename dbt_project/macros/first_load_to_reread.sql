@@ -18,7 +18,7 @@
         from {{ ref('stg_polygon__load_manifest') }} as manifest
         inner join {{ ref('int_files__current_versions') }} as current_versions
             on manifest.source_key = current_versions.source_key
-            and manifest.source_etag = current_versions.source_etag
+            and manifest.load_id >= current_versions.first_load_id
         left join held on manifest.source_key = held.source_key
         where held.loaded_at is null or current_versions.loaded_at > held.loaded_at
     {% endset %}

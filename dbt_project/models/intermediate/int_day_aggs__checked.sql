@@ -1,10 +1,15 @@
 {#-
     The bars of the configured instruments from the current version of each day file, each checked.
     A re-published file (new ETag) replaces every row of its older version: delete+insert on source_key.
+    A ticker that leaves instruments.yml leaves this model too (post-hook), so that if it comes back it is new
+    again and brings every file's rows for it, including files loaded while it was away.
     Incremental runs re-read exactly the files with a load newer than the rows held for them.
     quarantine_reason is null for a clean bar; otherwise the bar stays out of fct_daily_bars.
 -#}
-{{ config(unique_key='source_key') }}
+{{ config(
+    unique_key='source_key',
+    post_hook="{{ remove_unconfigured_tickers(this) }}",
+) }}
 
 with
 
@@ -74,7 +79,7 @@ bars as (
     inner join current_versions
         on
             manifest.source_key = current_versions.source_key
-            and manifest.source_etag = current_versions.source_etag
+            and manifest.load_id >= current_versions.first_load_id
     where
         stg.ticker in (select instruments.ticker from instruments)
         {% if is_incremental() and not has_new_instruments(this) %}
@@ -132,6 +137,14 @@ checked as (
             when
                 open is null or high is null or low is null or close is null or volume is null
                 then 'missing_value'
+            -- NaN and infinities pass every comparison below (NaN sorts above every number)
+            when
+                not {{ is_finite('open') }}
+                or not {{ is_finite('high') }}
+                or not {{ is_finite('low') }}
+                or not {{ is_finite('close') }}
+                or not {{ is_finite('volume') }}
+                then 'non_finite'
             when least(open, high, low, close) <= 0 then 'non_positive_price'
             when volume < 0 then 'negative_volume'
             when high < greatest(open, close, low) or low > least(open, close) then 'ohlc_inconsistent'

@@ -1,4 +1,8 @@
-{#- The version of each day file that counts: its newest load. A re-published file replaces the older copy. -#}
+{#-
+    The version of each day file that counts: the newest load's version (ETag and size), with every load of it
+    since it last became current. A re-published file replaces the older copy; a file restored to an earlier
+    version counts from its restoring load on, never through the loads before the version it replaced.
+-#}
 {{ config(materialized='view') }}
 
 with
@@ -9,22 +13,39 @@ manifest as (
 
 ),
 
-ranked_versions as (
+versions as (
 
     select
         source_key,
         source_etag,
+        size_bytes,
         file_date,
         loaded_at,
-        row_number() over (partition by source_key order by loaded_at desc, run_id desc) as version_rank
+        load_id,
+        first_value(source_etag) over (partition by source_key order by load_id desc) as current_etag,
+        first_value(size_bytes) over (partition by source_key order by load_id desc) as current_size
     from manifest
+
+),
+
+superseded as (
+
+    select
+        source_key,
+        max(load_id) as last_superseded_load_id
+    from versions
+    where source_etag <> current_etag or size_bytes <> current_size
+    group by source_key
 
 )
 
 select
-    source_key,
-    source_etag,
-    file_date,
-    loaded_at
-from ranked_versions
-where version_rank = 1
+    versions.source_key,
+    versions.source_etag,
+    versions.file_date,
+    min(versions.load_id) as first_load_id,
+    max(versions.loaded_at) as loaded_at
+from versions
+left join superseded on versions.source_key = superseded.source_key
+where versions.load_id > coalesce(superseded.last_superseded_load_id, 0)
+group by versions.source_key, versions.source_etag, versions.file_date

@@ -66,7 +66,7 @@ unparsable as (
     inner join current_versions
         on
             rejected.source_key = current_versions.source_key
-            and rejected.source_etag = current_versions.source_etag
+            and rejected.load_id >= current_versions.first_load_id
 
 )
 

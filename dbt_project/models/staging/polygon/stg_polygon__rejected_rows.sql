@@ -9,6 +9,7 @@ source as (
 renamed as (
 
     select
+        cast(load_id as bigint) as load_id,
         source_key,
         source_etag,
         file_date,
