@@ -1,7 +1,8 @@
 """Run `tbp-extract` and SIGKILL it the Nth time it reaches a named point: python -m tests.crash_harness POINT N ARGS.
+With CRASH_SIGNAL=TERM (or INT) in the environment, that signal is sent instead.
 
 Points: instruments (writing the instrument list), download (a file fetched but not yet renamed into the cache),
-parse (a file about to be read in its open transaction, or its header read), copy (PostgreSQL COPY under way),
+parse (a file about to be read in its open transaction, or verified), copy (PostgreSQL COPY under way),
 rows-written (rows sent, manifest not yet), committed (a file's transaction just committed).
 """
 
@@ -13,6 +14,8 @@ import signal
 import sys
 import threading
 
+SIGNAL = signal.Signals["SIG" + os.environ.get("CRASH_SIGNAL", "KILL")]
+
 
 def die_on_call(owner, name: str, n: int, after: bool = False) -> None:
     original = getattr(owner, name)
@@ -23,10 +26,10 @@ def die_on_call(owner, name: str, n: int, after: bool = False) -> None:
         with lock:  # files land on several threads: each call keeps its own number
             number = next(calls)
         if number == n and not after:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), SIGNAL)
         result = original(*args, **kwargs)
         if number == n and after:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), SIGNAL)
         return result
 
     setattr(owner, name, wrapper)
@@ -35,6 +38,7 @@ def die_on_call(owner, name: str, n: int, after: bool = False) -> None:
 def install(point: str, n: int) -> None:
     import psycopg
 
+    import extract.land.common as common
     import extract.land.duckdb as duck
     import extract.land.postgres as pg
 
@@ -43,10 +47,10 @@ def install(point: str, n: int) -> None:
         die_on_call(pg.PostgresWarehouse, "write_instruments", n)
     elif point == "download":
         die_on_call(os, "replace", n)
-    elif point == "parse":  # DuckDB: transaction open, the file about to be read; PostgreSQL: its header read
+    elif point == "parse" and os.environ.get("TBP_TARGET") == "postgres":  # the file verified, nothing sent yet
+        die_on_call(common, "verify_file", n, after=True)
+    elif point == "parse":  # DuckDB: its transaction open, the file about to be read
         die_on_call(duck, "read_csv_sql", n)
-        die_on_call(pg, "parse_file", n, after=True)
-        die_on_call(pg, "check_header", n, after=True)
     elif point == "copy":
         die_on_call(psycopg.Copy, "write", n)
     elif point == "rows-written":

@@ -33,6 +33,10 @@ from extract.plan import FileLoad, ManifestEntry
 DUCKDB_SETTINGS = {"checkpoint_threshold": "32MB", "memory_limit": "128MB", "preserve_insertion_order": "false"}
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
 class DuckDBWarehouse(Warehouse):
     """The embedded warehouse. A file lock beside the database keeps extracts one at a time; within one extract,
     `lanes` connections of the same database parse and append files side by side."""
@@ -51,18 +55,37 @@ class DuckDBWarehouse(Warehouse):
     def open(self) -> DuckDBWarehouse:
         if self.read_only:
             exists = self.path.is_file()
-            self._conn = duckdb.connect(str(self.path) if exists else ":memory:", read_only=exists)
+            self._conn = self._connect(str(self.path) if exists else ":memory:", read_only=exists)
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
         try:
-            self._conn = duckdb.connect(str(self.path), config=DUCKDB_SETTINGS)
-        except duckdb.Error as exc:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
+        except OSError as exc:
+            raise WarehouseError(
+                f"cannot create the warehouse {self.path}: {exc.strerror or exc}; set DUCKDB_PATH to a writable place"
+            ) from None
+        try:
+            self._conn = self._connect(str(self.path), config=DUCKDB_SETTINGS)
+        except WarehouseError:
             self.close()
-            raise WarehouseError(f"cannot open {self.path}: {exc}") from None
+            raise
         for _ in range(self.lanes):
             self._add_lane(self._conn.cursor())
         return self
+
+    def _connect(self, database: str, **options) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(database, **options)
+        except duckdb.Error as exc:
+            if "conflicting lock" in str(exc).lower():
+                raise WarehouseError(
+                    f"{self.path} is held by another process (a notebook, the DuckDB CLI, dbt?); DuckDB allows one "
+                    "writer and no reader beside it: close it and run again"
+                ) from None
+            raise WarehouseError(
+                f"cannot open {self.path}: {_first_line(exc)}; if the file is damaged, move it away and run the "
+                "extract again (downloads stay cached), then dbt build --full-refresh"
+            ) from None
 
     def _acquire_lock(self) -> None:
         self._lock_file = open(f"{self.path}.lock", "w")  # noqa: SIM115 - held until close()
@@ -181,4 +204,4 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self.conn.execute(sql, params or []).fetchall()
         except duckdb.Error as exc:
-            raise WarehouseError(f"{self.path}: {str(exc).splitlines()[0]}") from None
+            raise WarehouseError(f"{self.path}: {_first_line(exc)}") from None

@@ -165,5 +165,7 @@ def test_a_landing_table_of_an_older_version_is_named_with_the_way_out(make_conf
     with duckdb.connect(str(cfg.database.duckdb_path)) as conn:
         conn.execute("create schema landing")
         conn.execute("create table landing.day_aggs (ticker text, source_key text, source_etag text, run_id text)")
-    with pytest.raises(WarehouseError, match="landing was made by an older version .*day_aggs.load_id.* drop schema landing"):
+    with pytest.raises(
+        WarehouseError, match="landing was made by an older version .*day_aggs.load_id.* drop schema landing"
+    ):
         run_extract(cfg, WHOLE_RANGE)

@@ -132,6 +132,8 @@ def test_an_older_landing_table_is_refused_before_anything_is_written(pg_config,
     with pg_connect(pg_env, autocommit=True) as conn:
         conn.execute("create schema landing")
         conn.execute("create table landing.day_aggs (ticker text, source_key text, source_etag text, run_id text)")
-    with pytest.raises(WarehouseError, match="lacks day_aggs.volume, day_aggs.open, .*day_aggs.load_id, day_aggs.file_date"):
+    with pytest.raises(
+        WarehouseError, match="lacks day_aggs.volume, day_aggs.open, .*day_aggs.load_id, day_aggs.file_date"
+    ):
         run_extract(pg_config(), WHOLE_RANGE)
     assert warehouse_rows(pg_env, "select to_regclass('landing.load_manifest')") == [(None,)]
