@@ -1,5 +1,7 @@
 """Transient and permanent S3 faults, injected by a proxy between boto3 and the moto server on loopback."""
 
+import shutil
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -77,3 +79,18 @@ def test_a_file_that_keeps_failing_fails_the_run_and_lands_on_the_next(faulty_co
     retry = run_extract(faulty_config, WINDOW)
     assert retry.exit_code == 0 and retry.files_loaded == 1
     assert landed_rows(faulty_config) == expected_rows(small_mirror)
+
+
+def test_a_body_that_does_not_match_its_etag_is_fetched_again_and_never_lands(faulty_config, proxy, small_mirror):
+    once = proxy.add("GET", KEY_0105, "corrupt", times=1)
+    summary = run_extract(faulty_config, WINDOW)
+    assert summary.exit_code == 0 and once.hits == 1
+    assert landed_rows(faulty_config) == expected_rows(small_mirror)
+
+    fresh = faulty_config.database.duckdb_path.with_name("fresh.duckdb")
+    always = proxy.add("GET", KEY_0108, "corrupt", times=None)
+    cfg = replace(faulty_config, database=replace(faulty_config.database, duckdb_path=fresh))
+    shutil.rmtree(cfg.pipeline.cache_dir)
+    failing = run_extract(cfg, WINDOW)
+    assert list(failing.failed) == [KEY_0108] and always.hits >= 2
+    assert "MD5 differs from the listed ETag" in failing.failed[KEY_0108] or "checksum" in failing.failed[KEY_0108]

@@ -12,7 +12,7 @@ from extract.sources import (
     mask_credentials,
     sort_listing,
 )
-from tests.conftest import PREFIX, bar_line, write_day_file
+from tests.conftest import PREFIX, S3_CREDENTIALS, bar_line, write_day_file
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_a_file_removed_after_listing_is_reported_gone(tmp_path):
 
 
 def test_make_source_tells_s3_from_folders(tmp_path, make_config):
-    cfg = make_config()
+    cfg = make_config(**S3_CREDENTIALS)
     assert isinstance(make_source(str(tmp_path), cfg.s3), LocalMirror)
     bucket = make_source("s3://mybucket/some/prefix", cfg.s3)
     assert (bucket.bucket, bucket.prefix) == ("mybucket", "some/prefix")
@@ -100,7 +100,7 @@ def test_the_cache_path_comes_from_the_date_and_etag_never_from_the_key(tmp_path
 
 
 def test_a_prefix_that_climbs_out_of_its_folder_is_refused(tmp_path, make_config):
-    cfg = make_config()
+    cfg = make_config(**S3_CREDENTIALS)
     with pytest.raises(ConfigError, match="dataset prefix '../etc' is not a plain key prefix"):
         make_source("s3://bucket/../etc", cfg.s3)
 
@@ -108,3 +108,9 @@ def test_a_prefix_that_climbs_out_of_its_folder_is_refused(tmp_path, make_config
 def test_credentials_in_a_url_are_masked():
     assert mask_credentials("https://user:secret@files.example.com/x") == "https://***@files.example.com/x"
     assert mask_credentials("https://files.example.com") == "https://files.example.com"
+
+
+def test_s3_never_falls_back_to_ambient_credentials(make_config):
+    cfg = make_config(AWS_ACCESS_KEY_ID="someone-else", AWS_SECRET_ACCESS_KEY="their-secret")
+    with pytest.raises(ConfigError, match="POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set"):
+        make_source("s3://flatfiles", cfg.s3)

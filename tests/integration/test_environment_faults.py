@@ -1,0 +1,95 @@
+"""Faults of the machine around the pipeline: one line naming the path and the way out, the documented exit code."""
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from extract.cli import main
+from tests.conftest import S3_CREDENTIALS, SMALL_END, SMALL_START
+
+WINDOW = ["--start", str(SMALL_START), "--end", str(SMALL_END)]
+
+
+@pytest.fixture
+def invoke(config_dir, base_env, monkeypatch):
+    for key, value in base_env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str, **env: str):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = CliRunner().invoke(main, [*args, "--config-dir", str(config_dir)])
+        logging.getLogger().handlers.clear()
+        return result
+
+    return run
+
+
+def one_line_error(result) -> str:
+    lines = result.output.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    return errors[0]
+
+
+def test_a_warehouse_path_that_cannot_be_created_is_exit_3(invoke, small_mirror, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    result = invoke("run", *WINDOW, TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(tmp_path / "a-file" / "tbp.duckdb"))
+    assert result.exit_code == 3
+    assert "cannot create the warehouse" in one_line_error(result) and "set DUCKDB_PATH" in result.output
+
+
+def test_a_damaged_duckdb_file_is_exit_3_with_the_way_out(invoke, small_mirror, tmp_path):
+    damaged = tmp_path / "damaged.duckdb"
+    damaged.write_bytes(b"\x00garbage" * 4096)
+    for args in (("run", *WINDOW), ("run", "--dry-run", *WINDOW)):
+        result = invoke(*args, TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(damaged))
+        assert result.exit_code == 3
+        assert f"cannot open {damaged}" in one_line_error(result) and "move it away" in result.output
+
+
+def test_a_duckdb_file_held_by_another_process_is_exit_3_naming_it(invoke, small_mirror, tmp_path):
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print(1, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        holder.stdout.readline()
+        result = invoke("run", "--dry-run", *WINDOW, TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path))
+    finally:
+        holder.kill()
+    assert result.exit_code == 3
+    assert f"{path} is held by another process" in one_line_error(result)
+
+
+def test_a_download_cache_that_cannot_be_written_stops_the_run_with_exit_3(
+    invoke, s3_bucket, small_mirror, moto_endpoint, tmp_path
+):
+    name, _client, upload = s3_bucket
+    upload(small_mirror)
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("")
+    result = invoke(
+        "run",
+        *WINDOW,
+        TBP_SOURCE=f"s3://{name}",
+        POLYGON_S3_ENDPOINT=moto_endpoint,
+        TBP_CACHE_DIR=str(blocked),
+        **S3_CREDENTIALS,
+    )
+    assert result.exit_code == 3
+    assert "cannot write" in one_line_error(result) and "TBP_CACHE_DIR" in result.output
+
+
+def test_missing_s3_keys_in_run_give_the_projects_message_not_botos(invoke, small_mirror):
+    result = invoke("run", *WINDOW, TBP_SOURCE="s3://flatfiles", AWS_ACCESS_KEY_ID="ambient", AWS_SECRET_ACCESS_KEY="x")
+    assert result.exit_code == 2
+    assert "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set" in one_line_error(result)
