@@ -28,8 +28,8 @@ import psycopg
 from extract.demo import DemoSpec, write_demo_mirror
 from extract.parse import COLUMN_TYPES
 from extract.sources import date_from_key, day_file_key
-from tests.pgcluster import start_cluster
-from tests.s3server import loopback_client, start_moto_server, upload_mirror
+from support.pgcluster import start_cluster
+from support.s3server import loopback_client, start_moto_server, upload_mirror
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "us_stocks_sip/day_aggs_v1"

@@ -28,12 +28,14 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class FileLoad:
-    """One file to load. tickers None means every ticker; skip_tickers were landed by an earlier load."""
+    """One file to load. tickers None means every ticker; skip_tickers were landed by an earlier load of the same
+    version, which also recorded the version's unparsable lines (so a widening load does not record them again)."""
 
     remote: RemoteFile
-    reason: str
+    reason: str  # new | changed | widened: for people (logs, the run summary)
     tickers: frozenset[str] | None
     skip_tickers: frozenset[str] = frozenset()
+    records_rejects: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,9 @@ def make_plan(
         if covered is None:
             already_loaded += 1
         elif tickers is None:
-            loads.append(FileLoad(remote, "widened", None, skip_tickers=covered))
+            loads.append(FileLoad(remote, "widened", None, skip_tickers=covered, records_rejects=False))
         elif missing := tickers - covered:
-            loads.append(FileLoad(remote, "widened", frozenset(missing)))
+            loads.append(FileLoad(remote, "widened", frozenset(missing), records_rejects=False))
         else:
             already_loaded += 1
     return Plan(loads, already_loaded, _vanished(by_key, {f.key for f in listing}, listed_range))

@@ -17,8 +17,8 @@ from extract.config import Config, load_config
 from extract.demo import DemoSpec, window_start_ns, write_demo_mirror
 from extract.parse import HEADER
 from extract.sources import day_file_key
-from tests.pgcluster import PG_BIN, start_cluster
-from tests.s3server import loopback_client, start_moto_server, upload_mirror
+from support.pgcluster import PG_BIN, start_cluster
+from support.s3server import loopback_client, start_moto_server, upload_mirror
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "us_stocks_sip/day_aggs_v1"

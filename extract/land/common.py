@@ -241,14 +241,14 @@ class Warehouse:
         """One file in one transaction with its manifest row, decided here for every warehouse (the backends only
         write; safe from several threads, each call on an idle lane). The file is verified whole first. It lands
         in one strict read when every line parses; otherwise it is parsed again with the unparsable lines set
-        aside, and those are recorded unless this load only widens a version already landed."""
+        aside, and recorded when the plan says this load records them."""
         verify_file(path, lineage.source_key)
         with self._borrowed_lane() as lane:
             try:
                 return self._land_strict(lane, path, load, lineage)
             except UnparsableLines:
                 parse_file(self._parser(lane), path, lineage.source_key)
-                return self._land_parsed(lane, load, lineage, keep_rejects=load.reason != "widened")
+                return self._land_parsed(lane, load, lineage, keep_rejects=load.records_rejects)
 
     def _land_strict(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """Land the file's rows for this load, or raise UnparsableLines having written nothing."""

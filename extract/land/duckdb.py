@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
-import time
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
+from filelock import FileLock, Timeout
 
 from extract.config import Instrument
 from extract.errors import LockTimeoutError, WarehouseError
@@ -50,7 +49,7 @@ class DuckDBWarehouse(Warehouse):
         self.schema = schema
         self.lock_timeout_seconds = lock_timeout_seconds
         self.description = f"duckdb {self.path}"
-        self._lock_file = None
+        self._lock: FileLock | None = None
 
     def open(self) -> DuckDBWarehouse:
         if self.read_only:
@@ -88,30 +87,24 @@ class DuckDBWarehouse(Warehouse):
             ) from None
 
     def _acquire_lock(self) -> None:
-        self._lock_file = open(f"{self.path}.lock", "w")  # noqa: SIM115 - held until close()
-        deadline = time.monotonic() + self.lock_timeout_seconds
-        while True:
-            try:
-                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self._lock_file.close()
-                    self._lock_file = None
-                    raise LockTimeoutError(
-                        f"another extract is loading into {self.path}; waited {self.lock_timeout_seconds}s "
-                        "(raise TBP_LOCK_TIMEOUT_SECONDS to wait longer)"
-                    ) from None
-                time.sleep(0.2)
+        self._lock = FileLock(f"{self.path}.lock")
+        try:
+            self._lock.acquire(timeout=self.lock_timeout_seconds, poll_interval=0.2)
+        except Timeout:
+            self._lock = None
+            raise LockTimeoutError(
+                f"another extract is loading into {self.path}; waited {self.lock_timeout_seconds}s "
+                "(raise TBP_LOCK_TIMEOUT_SECONDS to wait longer)"
+            ) from None
 
     def close(self) -> None:
         self._close_lanes()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):

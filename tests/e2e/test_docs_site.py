@@ -9,8 +9,8 @@ import time
 import pytest
 
 from extract.run import RunOptions, run_extract
+from support.pgcluster import free_port
 from tests.conftest import REPO, SMALL_END, SMALL_START
-from tests.pgcluster import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"

@@ -89,7 +89,7 @@ def test_the_advisory_lock_stops_a_second_extract(pg_config, pg_env):
 
 
 def test_a_connection_error_names_the_server_but_never_the_password(pg_config):
-    from tests.pgcluster import free_port
+    from support.pgcluster import free_port
 
     port = free_port()
     cfg = pg_config(DB_PORT=str(port), DB_PASSWORD="hunter2-secret")

@@ -20,6 +20,7 @@ def loaded(day: int, etag: str = "e1", size: int = 100, tickers=None) -> Manifes
 def test_new_files_are_planned_in_date_order():
     plan = make_plan([remote(8), remote(7)], [])
     assert [(load.remote.file_date.day, load.reason) for load in plan.loads] == [(7, "new"), (8, "new")]
+    assert all(load.records_rejects for load in plan.loads)
 
 
 def test_a_file_in_the_manifest_with_the_same_etag_and_size_is_skipped():
@@ -41,7 +42,7 @@ def test_a_late_file_older_than_the_newest_loaded_date_is_planned():
 def test_a_wider_run_lands_only_the_tickers_an_earlier_narrow_load_missed():
     manifest = [loaded(7, tickers={"AAPL"}), loaded(7, tickers={"MSFT"})]
     everything = make_plan([remote(7)], manifest)
-    assert everything.loads[0].reason == "widened"
+    assert everything.loads[0].reason == "widened" and not everything.loads[0].records_rejects
     assert everything.loads[0].tickers is None
     assert everything.loads[0].skip_tickers == {"AAPL", "MSFT"}
     more = make_plan([remote(7)], manifest, frozenset({"AAPL", "SPY"}))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.pgcluster import free_port
+from support.pgcluster import free_port
 
 
 def start_moto_server() -> tuple[str, Callable[[], None]]:
