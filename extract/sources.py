@@ -285,7 +285,7 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip(": ")
-    return str(exc)
+    return mask_credentials(str(exc))
 
 
 def _classify(key: str, exc: ClientError) -> Exception:

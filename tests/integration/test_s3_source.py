@@ -5,7 +5,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from extract.errors import FileGoneError
+from extract.errors import FileGoneError, SourceError
 from extract.run import RunOptions, run_extract
 from extract.sources import S3Bucket, s3_client
 from tests.conftest import PREFIX, S3_CREDENTIALS, SMALL_END, SMALL_START, read_mirror_rows
@@ -77,3 +77,27 @@ def test_a_broken_object_fails_alone_and_leaves_no_cached_copy(s3_config, s3_buc
     assert "not a whole gzip file" in summary.failed[broken_key]
     cached = [p.name for p in s3_config.pipeline.cache_dir.rglob("*.csv.gz")]
     assert sorted(name.split(".")[0] for name in cached) == ["2024-01-02", "2024-01-04"]
+
+
+def test_credentials_in_the_endpoint_url_never_reach_the_summary_the_run_record_or_an_error(
+    make_config, moto_endpoint, s3_bucket, small_mirror
+):
+    name, _client, upload = s3_bucket
+    upload(small_mirror)
+    with_password = moto_endpoint.replace("http://", "http://proxyuser:hunter2pw@")
+    cfg = make_config(TBP_SOURCE=f"s3://{name}", POLYGON_S3_ENDPOINT=with_password, **S3_CREDENTIALS)
+    summary = run_extract(cfg, RunOptions(start=date(2024, 1, 2), end=date(2024, 1, 3)))
+    assert summary.files_loaded == 2 and "hunter2pw" not in "\n".join(summary.lines())
+    with duckdb.connect(str(cfg.database.duckdb_path), read_only=True) as conn:
+        [(source,)] = conn.execute("select source from landing.extract_runs").fetchall()
+    assert "***@127.0.0.1" in source and "hunter2pw" not in source
+
+    unreachable = make_config(
+        TBP_SOURCE=f"s3://{name}",
+        POLYGON_S3_ENDPOINT="http://proxyuser:hunter2pw@127.0.0.1:9",
+        POLYGON_S3_MAX_ATTEMPTS="1",
+        **S3_CREDENTIALS,
+    )
+    with pytest.raises(SourceError) as failure:
+        run_extract(unreachable, RunOptions(start=date(2024, 1, 2), end=date(2024, 1, 3)))
+    assert "hunter2pw" not in str(failure.value) and "***@127.0.0.1:9" in str(failure.value)
