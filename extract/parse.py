@@ -24,6 +24,7 @@ COLUMN_TYPES = {
     "transactions": "BIGINT",
 }
 PARSED_TABLE = "parsed_day_file"
+PARQUET_OPTIONS = "format parquet, compression zstd"
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip member, its trailer (CRC-32, length) checked by zlib
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 << 10  # enough for the header and the first data lines

@@ -217,6 +217,10 @@ class Warehouse:
         """One statement on the main connection, committed; its rows, if it returns any."""
         raise NotImplementedError
 
+    def export_parquet(self, sql: str, path: Path) -> int:
+        """The rows of a query into a zstd Parquet file, streamed (never the whole result in memory); how many."""
+        raise NotImplementedError
+
     def _values(self, count: int) -> str:
         return ", ".join([self.placeholder] * count)
 

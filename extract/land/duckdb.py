@@ -24,7 +24,7 @@ from extract.land.common import (
     manifest_values,
     ticker_filter,
 )
-from extract.parse import PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
+from extract.parse import PARQUET_OPTIONS, PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
 from extract.plan import FileLoad, ManifestEntry
 
 # Measured on 5 years of full-market files: a 32 MB checkpoint threshold and a 128 MB memory cap keep the
@@ -192,6 +192,9 @@ class DuckDBWarehouse(Warehouse):
             instrument_rows(instruments, now),
         )
         conn.execute("commit")
+
+    def export_parquet(self, sql: str, path: Path) -> int:
+        return self.execute(f"copy ({sql}) to '{path}' ({PARQUET_OPTIONS})")[0][0]
 
     def execute(self, sql: str, params: list | None = None) -> list[tuple]:
         try:

@@ -32,12 +32,35 @@ from extract.land.common import (
     manifest_values,
     ticker_filter,
 )
-from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
+from extract.parse import (
+    HEADER,
+    PARQUET_OPTIONS,
+    PARSED_TABLE,
+    REJECTS_TABLE,
+    UnparsableLines,
+    file_error,
+    read_csv_sql,
+)
 from extract.plan import FileLoad, ManifestEntry
 
 log = logging.getLogger("extract")
 # pg_advisory_lock key shared by every extract into one database ("tbp" in ASCII).
 EXTRACT_LOCK_KEY = 0x746270
+# PostgreSQL type oids -> DuckDB types, for exports (anything else travels as text).
+DUCKDB_TYPES = {
+    16: "BOOLEAN",
+    20: "BIGINT",
+    21: "SMALLINT",
+    23: "INTEGER",
+    25: "VARCHAR",
+    700: "FLOAT",
+    701: "DOUBLE",
+    1043: "VARCHAR",
+    1082: "DATE",
+    1114: "TIMESTAMP",
+    1184: "TIMESTAMPTZ",
+    1700: "DOUBLE",
+}
 # Lineage columns take these transaction-local settings as defaults, so raw CSV can be copied in unchanged.
 LINEAGE_DEFAULTS = {
     "load_id": "cast(current_setting('tbp.load_id', true) as bigint)",
@@ -281,6 +304,30 @@ class PostgresWarehouse(Warehouse):
                 )
         except psycopg.Error as exc:
             raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
+
+    def export_parquet(self, sql: str, path: Path) -> int:
+        """COPY streams the rows out as CSV into a temporary file; DuckDB writes the Parquet from it."""
+        columns = self._execute(f"select * from ({sql}) as q limit 0").description
+        self.conn.commit()
+        types = {column.name: DUCKDB_TYPES.get(column.type_code, "VARCHAR") for column in columns}
+        handle, csv_path = tempfile.mkstemp(suffix=".csv", prefix="tbp-export-")
+        try:
+            with os.fdopen(handle, "wb") as out, self.conn.cursor() as cursor:
+                with cursor.copy(f"copy ({sql}) to stdout (format csv)") as copy:
+                    for block in copy:
+                        out.write(block)
+                self.conn.commit()
+            with duckdb.connect() as duck:
+                return duck.execute(
+                    f"copy (select * from read_csv(?, columns = ?, header = false, auto_detect = false)) "
+                    f"to '{path}' ({PARQUET_OPTIONS})",
+                    [csv_path, types],
+                ).fetchall()[0][0]
+        except psycopg.Error as exc:
+            self._rollback_quietly()
+            raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
+        finally:
+            os.unlink(csv_path)
 
     def execute(self, sql: str, params: list | None = None) -> list[tuple]:
         cursor = self._execute(sql, params)

@@ -1,0 +1,121 @@
+"""The Parquet lake: published from either warehouse, read by the read API, polars and DuckDB, never blocking."""
+
+import json
+import threading
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+import tickerbars
+from extract.lake import BucketLake, FolderLake, publish
+from extract.run import RunOptions, open_warehouse, run_extract
+from tests.conftest import CONFIGURED, S3_CREDENTIALS, bar_line, warehouse_rows, write_day_file
+
+SESSIONS = [date(2023, 12, 27), date(2023, 12, 28), date(2023, 12, 29), date(2024, 1, 2), date(2024, 1, 3)]
+WINDOW = RunOptions(start=SESSIONS[0], end=SESSIONS[-1])
+FACT_COLUMNS = "ticker, trade_date, open, high, low, close, volume, transactions, source_key, source_etag"
+YEAR_2023 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2023/part-0.parquet"
+YEAR_2024 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2024/part-0.parquet"
+
+
+@pytest.fixture
+def year_end_mirror(tmp_path):
+    root = tmp_path / "year-end-mirror"
+    for n, day in enumerate(SESSIONS):
+        write_day_file(root, day, [bar_line(t, day, close=20.0 + n) for t in CONFIGURED])
+    return root
+
+
+def build_and_publish(cfg, env, run_dbt, lake):
+    run_extract(cfg, WINDOW)
+    run_dbt(["build"], env)
+    with open_warehouse(cfg, read_only=True) as warehouse:
+        return publish(warehouse, lake, "analytics", cfg.pipeline.dataset)
+
+
+def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_only_its_partitions(
+    make_config, year_end_mirror, target_env, run_dbt, tmp_path
+):
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(year_end_mirror))
+    lake = FolderLake(tmp_path / "lake")
+    first = build_and_publish(cfg, env, run_dbt, lake)
+    assert sorted(first.written) == sorted(
+        [YEAR_2023, YEAR_2024, "dim_instruments/part-0.parquet", "fct_ticker_coverage/part-0.parquet"]
+    )
+
+    expected = sorted(warehouse_rows(env, f"select {FACT_COLUMNS} from analytics.fct_daily_bars"))
+    frame = tickerbars.bars(lake=str(lake.root))
+    assert sorted(frame.select(FACT_COLUMNS.split(", ")).rows()) == expected
+    spy_2024 = tickerbars.bars(["SPY"], start="2024-01-01", lake=str(lake.root))
+    assert spy_2024["trade_date"].to_list() == SESSIONS[3:]
+    glob = f"{lake.root}/fct_daily_bars/**/*.parquet"
+    counted = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning = true)").fetchall()
+    assert counted == [(len(expected),)]
+    assert pl.scan_parquet(glob, hive_partitioning=True).filter(pl.col("ticker") == "SPY").collect().height == 5
+
+    untouched = (lake.root / YEAR_2023).stat()
+    write_day_file(year_end_mirror, SESSIONS[4], [bar_line(t, SESSIONS[4], close=99.0) for t in CONFIGURED])
+    correction = build_and_publish(cfg, env, run_dbt, lake)
+    assert correction.written == [YEAR_2024]
+    assert (lake.root / YEAR_2023).stat().st_ino == untouched.st_ino
+    assert tickerbars.bars(["AAPL"], start=SESSIONS[4], lake=str(lake.root))["close"].to_list() == [99.0]
+    manifest = json.loads((lake.root / "_manifest.json").read_text())["partitions"]
+    assert manifest[YEAR_2024]["rows"] == 2 * len(CONFIGURED) and manifest[YEAR_2023]["max_date"] == "2023-12-29"
+
+
+def test_a_reader_of_the_lake_never_blocks_a_load_and_never_sees_half_a_partition(
+    make_config, year_end_mirror, base_env, run_dbt, tmp_path
+):
+    cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror))
+    lake = FolderLake(tmp_path / "lake")
+    build_and_publish(cfg, base_env, run_dbt, lake)
+    old = pl.read_parquet(lake.root / YEAR_2024)
+    write_day_file(year_end_mirror, SESSIONS[3], [bar_line(t, SESSIONS[3], close=77.0) for t in CONFIGURED])
+
+    seen, stop = [], threading.Event()
+
+    def keep_reading() -> None:
+        while not stop.is_set():
+            seen.append(pl.read_parquet(lake.root / YEAR_2024))
+
+    held_open = (lake.root / YEAR_2024).open("rb")
+    reader = threading.Thread(target=keep_reading)
+    reader.start()
+    try:
+        build_and_publish(cfg, base_env, run_dbt, lake)  # the extract and dbt build succeed while it reads
+    finally:
+        stop.set()
+        reader.join()
+    new = pl.read_parquet(lake.root / YEAR_2024)
+    assert not new.equals(old) and seen
+    assert all(frame.equals(old) or frame.equals(new) for frame in seen)
+    assert pl.read_parquet(held_open).equals(old)  # an open file keeps the version it opened
+    held_open.close()
+
+
+def test_a_lake_in_a_bucket_is_published_and_read_over_s3(
+    make_config, year_end_mirror, base_env, run_dbt, moto_endpoint, s3_bucket
+):
+    name, client, _upload = s3_bucket
+    cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror))
+    lake = BucketLake(client, name, "lake")
+    result = build_and_publish(cfg, base_env, run_dbt, lake)
+    assert len(result.written) == 4
+    keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket=name, Prefix="lake/")["Contents"])
+    assert keys == sorted(
+        [f"lake/{YEAR_2023}", f"lake/{YEAR_2024}", "lake/_manifest.json"]
+        + ["lake/dim_instruments/part-0.parquet", "lake/fct_ticker_coverage/part-0.parquet"]
+    )
+    storage = {
+        "aws_endpoint_url": moto_endpoint,
+        "aws_access_key_id": S3_CREDENTIALS["POLYGON_S3_ACCESS_KEY"],
+        "aws_secret_access_key": S3_CREDENTIALS["POLYGON_S3_SECRET_KEY"],
+        "aws_region": "us-east-1",
+        "aws_allow_http": "true",
+    }
+    frame = tickerbars.bars(["SPY"], lake=f"s3://{name}/lake", storage_options=storage)
+    assert frame["trade_date"].to_list() == SESSIONS
+    assert build_and_publish(cfg, base_env, run_dbt, lake).written == []
