@@ -245,6 +245,32 @@ class Bench:
             raise SystemExit(f"dbt build failed:\n{run.stdout[-5000:]}")
         return seconds
 
+    def publish(self, env: dict[str, str], lake: Path) -> tuple[float, str]:
+        """tbp-extract publish into a folder lake: seconds, and its summary line."""
+        command = [sys.executable, "-m", "extract", "publish", "--lake", str(lake)]
+        seconds, run = timed(lambda: subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True))
+        if run.returncode != 0:
+            raise SystemExit(f"publish failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        return seconds, run.stdout.splitlines()[0]
+
+
+def folder_bytes(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+
+
+def fact_table_bytes(target: dict[str, str]) -> int:
+    """fct_daily_bars' size in the warehouse: the relation with its indexes (PostgreSQL), or the blocks its row
+    groups occupy (DuckDB)."""
+    if target["TBP_TARGET"] == "postgres":
+        with psycopg.connect(target["DSN"]) as conn:
+            return conn.execute("select pg_total_relation_size('analytics.fct_daily_bars')").fetchone()[0]
+    with duckdb.connect(target["DUCKDB_PATH"], read_only=True) as conn:
+        [(blocks,)] = conn.execute(
+            "select count(distinct block_id) from pragma_storage_info('analytics.fct_daily_bars') where persistent"
+        ).fetchall()
+        [(block_size,)] = conn.execute("select block_size from pragma_database_size()").fetchall()
+    return blocks * block_size
+
 
 def measure_limits(bench: Bench, files: list[Path], rows: int) -> dict[str, float]:
     report = bench.report
@@ -344,6 +370,17 @@ def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files
             )
         build = bench.dbt_build(bench.env(target))
         report.add("dbt build over full-market landing (12 tickers)", name, build)
+        lake = bench.work / f"lake-{name}"
+        seconds, line = bench.publish(bench.env(target), lake)
+        lake_bytes, table_bytes = folder_bytes(lake), fact_table_bytes(target)
+        report.add(
+            f"publish the Parquet lake, 12 tickers x {scale.name}",
+            name,
+            seconds,
+            None,
+            f"{line.split(': ', 1)[1]}; lake {lake_bytes / 1e6:.2f} MB, fct_daily_bars {table_bytes / 1e6:.2f} MB "
+            "in the warehouse",
+        )
 
     # The same backfill from the local mirror: what landing costs without moto serving every file over HTTP.
     local_targets = {"postgres": fresh_database(bench.admin_dsn, "bench_local"), "duckdb": bench.duckdb_target("local")}
@@ -391,6 +428,8 @@ def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files
             f"extract {extract['seconds']:.1f}s + dbt build {build:.1f}s, dbt start-up included",
         )
         report.check(f"one new session end to end < 15 s on {name}", f"{total:.1f}s", total < 15)
+        seconds, line = bench.publish(env, bench.work / f"lake-{name}")
+        report.add("publish the lake after one new session", name, seconds, None, line.split(": ", 1)[1])
 
     for label, start, end in scale.rss_windows:
         result = bench.extract(bench.env(bench.duckdb_target(f"rss-{label.replace(' ', '')}")), start, end)

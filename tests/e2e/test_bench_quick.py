@@ -23,6 +23,7 @@ def test_bench_quick_measures_every_step_and_checks_every_goal(pg_server, tmp_pa
     assert steps.count("full-market backfill, S3 -> landing") == 2
     assert steps.count("full-market backfill, local mirror -> landing") == 2
     assert sum("end to end" in step for step in steps) == 4
+    assert sum(step.startswith("publish the") for step in steps) == 4
     assert any(step.startswith("naive loader, 12 tickers") for step in steps)
     assert all(row.seconds > 0 for row in report.measured)
     assert len(report.targets) == 9
