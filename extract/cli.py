@@ -104,6 +104,20 @@ def run(start, end, tickers, group, dry_run, workers, config_dir, target) -> Non
     sys.exit(summary.exit_code)
 
 
+@main.command()
+@config_dir_option
+@target_option
+@_reports_errors
+def reference(config_dir, target) -> None:
+    """Fetch splits, dividends, ticker overviews and ticker events of the configured instruments; land them raw."""
+    from extract.reference import run_reference
+
+    summary = run_reference(_config(config_dir, target))
+    for line in summary.lines():
+        click.echo(line)
+    sys.exit(summary.exit_code)
+
+
 @main.command("check-config")
 @config_dir_option
 @target_option

@@ -15,7 +15,7 @@ from extract.errors import ConfigError
 
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9.\-]{0,11}$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-CONFIG_FILES = ("instruments.yml", "pipeline.yml", "s3.yml", "database.yml")
+CONFIG_FILES = ("instruments.yml", "pipeline.yml", "s3.yml", "database.yml", "api.yml")
 TARGETS = ("duckdb", "postgres")
 LAND_SCOPES = ("all", "configured")
 
@@ -52,6 +52,7 @@ class Instrument:
     exchange: str
     sector: str
     active: bool = True
+    previous_tickers: tuple[str, ...] = ()  # earlier tickers of the same instrument, newest first
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class PipelineConfig:
     cache_dir: Path
     land_scope: str
     load_connections: int = 2
+    lake_location: str = "lake"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,16 @@ class S3Config:
     max_attempts: int = 8
     connect_timeout_seconds: int = 10
     read_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The provider's REST API (reference data), or a folder of its pages."""
+
+    base_url: str
+    key: Secret
+    source: str = ""
+    lookback_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,7 @@ class Config:
     pipeline: PipelineConfig
     s3: S3Config
     database: DatabaseConfig
+    api: ApiConfig
     source: str = ""
     target: str = "duckdb"
 
@@ -192,6 +205,7 @@ def load_config(config_dir: str | Path | None = None, environ: dict[str, str] | 
         pipeline=_pipeline(raw["pipeline.yml"]),
         s3=_s3(raw["s3.yml"]),
         database=_database(raw["database.yml"]),
+        api=_api(raw["api.yml"]),
         source=env.get("TBP_SOURCE", ""),
         target=target,
     )
@@ -276,6 +290,9 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
         active = entry.get("active", True)
         if not isinstance(active, bool):
             raise ConfigError(f"{where}.active must be true or false, not '{active}'")
+        previous = entry.get("previous_tickers") or []
+        if not isinstance(previous, list):
+            raise ConfigError(f"{where}.previous_tickers must be a list of tickers, newest first")
         instruments.append(
             Instrument(
                 ticker=validate_ticker(str(entry["ticker"]), where),
@@ -284,6 +301,7 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
                 exchange=str(entry["exchange"]),
                 sector=str(entry["sector"]),
                 active=active,
+                previous_tickers=tuple(validate_ticker(str(t), f"{where}.previous_tickers") for t in previous),
             )
         )
     tickers = [i.ticker for i in instruments]
@@ -315,6 +333,7 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
         cache_dir=Path(str(section.get("cache_dir") or ".cache/flatfiles")),
         land_scope=land_scope,
         load_connections=_positive_int(section, file, "load_connections", 2),
+        lake_location=str(section.get("lake_location") or "lake"),
     )
 
 
@@ -330,6 +349,17 @@ def _s3(data: dict[str, Any]) -> S3Config:
         max_attempts=_positive_int(section, file, "max_attempts", 8),
         connect_timeout_seconds=_positive_int(section, file, "connect_timeout_seconds", 10),
         read_timeout_seconds=_positive_int(section, file, "read_timeout_seconds", 60),
+    )
+
+
+def _api(data: dict[str, Any]) -> ApiConfig:
+    file = "api.yml"
+    section = _section(data, file, "api")
+    return ApiConfig(
+        base_url=str(_required(section, file, "base_url")).rstrip("/"),
+        key=Secret(str(section.get("key") or "")),
+        source=str(section.get("source") or ""),
+        lookback_days=_positive_int(section, file, "lookback_days", 90),
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import random
 import string
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -83,15 +85,53 @@ class _Walk:
         )
 
 
+# Corporate actions of configured tickers, applied to their prices and written as reference pages.
+DEMO_SPLITS = {("NVDA", date(2024, 6, 10)): (1, 10)}  # the real 10-for-1 split
+# Quarterly cash dividends as a share of the price; ex-date the first session from the 15th of the month.
+DEMO_DIVIDEND_YIELDS = {"SPY": 0.0035, "AAPL": 0.0013, "JNJ": 0.0075}
+DIVIDEND_MONTHS = (3, 6, 9, 12)
+
+
+@dataclass
+class _Actions:
+    """What happened to the configured tickers' prices, for the reference pages."""
+
+    splits: list[dict] = field(default_factory=list)
+    dividends: list[dict] = field(default_factory=list)
+
+
+def _apply_actions(day: date, walks: dict[str, _Walk], due: set[tuple[str, int, int]], actions: _Actions) -> None:
+    for (ticker, split_day), (split_from, split_to) in DEMO_SPLITS.items():
+        if split_day == day and ticker in walks:
+            walks[ticker].close *= split_from / split_to
+            walks[ticker].volume_scale *= split_to / split_from
+            actions.splits.append(
+                {"ticker": ticker, "execution_date": day, "split_from": split_from, "split_to": split_to}
+            )
+    for ticker, quarterly_yield in DEMO_DIVIDEND_YIELDS.items():
+        key = (ticker, day.year, day.month)
+        if ticker in walks and day.month in DIVIDEND_MONTHS and day.day >= 15 and key not in due:
+            due.add(key)
+            close_before = walks[ticker].close
+            cash = max(0.01, round(close_before * quarterly_yield, 2))
+            walks[ticker].close = close_before - cash
+            actions.dividends.append(
+                {"ticker": ticker, "ex_dividend_date": day, "cash_amount": cash, "close_before": close_before}
+            )
+
+
 def write_demo_mirror(out_dir: Path, spec: DemoSpec) -> Written:
-    """Write one gzip CSV a session under out_dir/<prefix>/YYYY/MM/; the same spec writes the same bytes."""
+    """Write one gzip CSV a session under out_dir/<prefix>/YYYY/MM/, and the configured tickers' reference pages
+    under out_dir/reference/ (consistent with the prices); the same spec writes the same bytes."""
     rng = random.Random(spec.seed)
     configured = list(dict.fromkeys(spec.include_tickers))
     tickers = sorted(configured + _synthetic_tickers(rng, max(0, spec.ticker_count - len(configured)), set(configured)))
     walks = {ticker: _Walk(rng) for ticker in tickers}
     always = set(configured)
     files = rows = 0
+    actions, dividends_due = _Actions(), set()
     for day in sessions(spec.start, spec.end):
+        _apply_actions(day, {t: walks[t] for t in configured}, dividends_due, actions)
         lines = [",".join(HEADER)]
         stamp = str(window_start_ns(day))
         for ticker in tickers:
@@ -106,4 +146,73 @@ def write_demo_mirror(out_dir: Path, spec: DemoSpec) -> Written:
         path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6, mtime=0))
         files += 1
         rows += len(lines) - 1
+    if configured:
+        write_reference_pages(Path(out_dir) / "reference", configured, actions)
     return Written(files=files, rows=rows)
+
+
+def _page(results) -> str:
+    return json.dumps({"status": "OK", "request_id": "demo", "results": results}, indent=1, default=str)
+
+
+def _compounded(factors: list[float]) -> list[float]:
+    """Each event's factor times every later one's: the provider's historical_adjustment_factor."""
+    out, running = [], 1.0
+    for factor in reversed(factors):
+        running *= factor
+        out.append(round(running, 10))
+    return out[::-1]
+
+
+def write_reference_pages(root: Path, tickers: list[str], actions: _Actions) -> None:
+    """The REST API's pages for each ticker, in its own response format (see extract.rest.PageFolder)."""
+    for ticker in tickers:
+        splits = [s for s in actions.splits if s["ticker"] == ticker]
+        split_factors = _compounded([s["split_from"] / s["split_to"] for s in splits])
+        dividends = [d for d in actions.dividends if d["ticker"] == ticker]
+        dividend_factors = _compounded([1 - d["cash_amount"] / d["close_before"] for d in dividends])
+        figi = "BBG" + hashlib.sha1(ticker.encode()).hexdigest()[:9].upper()
+        pages = {
+            f"stocks/v1/splits/{ticker}.json": [
+                {
+                    "id": f"S{ticker}{s['execution_date']:%Y%m%d}",
+                    **s,
+                    "adjustment_type": "forward_split" if s["split_to"] > s["split_from"] else "reverse_split",
+                    "historical_adjustment_factor": factor,
+                }
+                for s, factor in zip(splits, split_factors, strict=True)
+            ],
+            f"stocks/v1/dividends/{ticker}.json": [
+                {
+                    "id": f"D{ticker}{d['ex_dividend_date']:%Y%m%d}",
+                    "ticker": ticker,
+                    "ex_dividend_date": d["ex_dividend_date"],
+                    "pay_date": d["ex_dividend_date"] + timedelta(days=14),
+                    "cash_amount": d["cash_amount"],
+                    "currency": "USD",
+                    "frequency": 4,
+                    "distribution_type": "recurring",
+                    "historical_adjustment_factor": factor,
+                }
+                for d, factor in zip(dividends, dividend_factors, strict=True)
+            ],
+            f"v3/reference/tickers/{ticker}.json": {
+                "ticker": ticker,
+                "name": f"{ticker} (demo)",
+                "type": "ETF" if ticker in ("SPY", "QQQ") else "CS",
+                "primary_exchange": "XNAS",
+                "composite_figi": figi,
+                "share_class_figi": figi[:-1] + "S",
+                "list_date": "2000-01-03",
+                "active": True,
+            },
+            f"vX/reference/tickers/{ticker}/events.json": {
+                "name": f"{ticker} (demo)",
+                "composite_figi": figi,
+                "events": [{"type": "ticker_change", "date": "2000-01-03", "ticker_change": {"ticker": ticker}}],
+            },
+        }
+        for name, results in pages.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_page(results))

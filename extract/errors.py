@@ -57,3 +57,7 @@ class Interrupted(PipelineError):
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}; re-run to load the rest")
         self.exit_code = 128 + signum
+
+
+class NotAuthorizedError(SourceError):
+    """The provider refused the key (401/403): no other request would fare better."""

@@ -50,6 +50,12 @@ def landing_ddl(schema: str) -> list[str]:
         f"""create table if not exists {schema}.instruments (
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
+        f"""create table if not exists {schema}.reference_fetches (
+            fetch_id bigint primary key, dataset text not null, ticker text not null, request text not null,
+            window_start date, pages bigint not null, records bigint not null,
+            fetched_at timestamptz not null, run_id text not null)""",
+        f"""create table if not exists {schema}.reference_records (
+            fetch_id bigint not null, page bigint not null, record text not null)""",
         f"""create table if not exists {schema}.run_warnings (
             run_id text not null, warning text not null)""",
         f"""create table if not exists {schema}.extract_runs (
@@ -233,6 +239,32 @@ class Warehouse:
         self.execute(f"delete from {self.schema}.run_warnings where run_id = {self.placeholder}", [run.run_id])
         for warning in warnings:
             self.execute(f"insert into {self.schema}.run_warnings values ({self._values(2)})", [run.run_id, warning])
+
+    def write_together(self, statements: list[tuple[str, list[list]]]) -> None:
+        """Each statement with each of its rows of parameters, all in one transaction."""
+        raise NotImplementedError
+
+    def land_reference(self, fetch) -> None:
+        """A reference fetch and its records, in one transaction."""
+        self.write_together(
+            [
+                (f"insert into {self.schema}.reference_fetches values ({self._values(9)})", [fetch.row()]),
+                (
+                    f"insert into {self.schema}.reference_records values ({self._values(3)})",
+                    [[fetch.fetch_id, page, record] for page, record in fetch.records],
+                ),
+            ]
+        )
+
+    def reference_fetched_whole(self) -> set[tuple[str, str]]:
+        """(dataset, ticker) pairs whose whole history has been fetched."""
+        rows = self.execute(
+            f"select distinct dataset, ticker from {self.schema}.reference_fetches where window_start is null"
+        )
+        return {(dataset, ticker) for dataset, ticker in rows}
+
+    def last_reference_fetch_id(self) -> int:
+        return self.execute(f"select coalesce(max(fetch_id), 0) from {self.schema}.reference_fetches")[0][0]
 
     def abandon_stale_runs(self) -> list[str]:
         """Runs still marked running while this extract holds the lock were killed before they could say so."""

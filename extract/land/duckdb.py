@@ -193,6 +193,17 @@ class DuckDBWarehouse(Warehouse):
         )
         conn.execute("commit")
 
+    def write_together(self, statements: list[tuple[str, list[list]]]) -> None:
+        try:
+            self.conn.execute("begin transaction")
+            for sql, rows in statements:
+                if rows:
+                    self.conn.executemany(sql, rows)
+            self.conn.execute("commit")
+        except duckdb.Error as exc:
+            self.conn.execute("rollback")
+            raise WarehouseError(f"{self.path}: {_first_line(exc)}") from None
+
     def export_parquet(self, sql: str, path: Path) -> int:
         return self.execute(f"copy ({sql}) to '{path}' ({PARQUET_OPTIONS})")[0][0]
 

@@ -305,6 +305,15 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
 
+    def write_together(self, statements: list[tuple[str, list[list]]]) -> None:
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cursor:
+                for sql, rows in statements:
+                    if rows:
+                        cursor.executemany(sql, rows)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
+
     def export_parquet(self, sql: str, path: Path) -> int:
         """COPY streams the rows out as CSV into a temporary file; DuckDB writes the Parquet from it."""
         columns = self._execute(f"select * from ({sql}) as q limit 0").description

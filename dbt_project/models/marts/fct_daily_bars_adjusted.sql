@@ -1,0 +1,105 @@
+{#-
+    Every bar of fct_daily_bars with its split factor and total-return factor, compounded from the events after the
+    bar's date (as of the latest events known): split-adjusted OHLC and volume, and a dividend-adjusted close.
+    A cash dividend's factor is 1 - amount / the raw close of the last bar before its ex-date.
+-#}
+with
+
+bars as (
+
+    select
+        *,
+        lead(trade_date) over (partition by ticker order by trade_date) as next_trade_date
+    from {{ ref('fct_daily_bars') }}
+
+),
+
+actions as (
+
+    select * from {{ ref('fct_corporate_actions') }}
+
+),
+
+dividend_factors as (
+
+    select
+        actions.ticker,
+        actions.event_date,
+        1 - actions.cash_amount / bars.close as dividend_factor
+    from actions
+    inner join bars
+        on
+            actions.ticker = bars.ticker
+            and actions.event_date > bars.trade_date
+            and (actions.event_date <= bars.next_trade_date or bars.next_trade_date is null)
+    where actions.action_type = 'cash_dividend' and actions.cash_amount < bars.close
+
+),
+
+split_factors as (
+
+    select
+        bars.ticker,
+        bars.trade_date,
+        exp(sum(ln(actions.price_factor))) as split_factor
+    from bars
+    inner join actions
+        on bars.ticker = actions.ticker and bars.trade_date < actions.event_date
+    where actions.price_factor is not null
+    group by bars.ticker, bars.trade_date
+
+),
+
+cumulative_dividend_factors as (
+
+    select
+        bars.ticker,
+        bars.trade_date,
+        exp(sum(ln(dividend_factors.dividend_factor))) as dividend_factor
+    from bars
+    inner join dividend_factors
+        on bars.ticker = dividend_factors.ticker and bars.trade_date < dividend_factors.event_date
+    group by bars.ticker, bars.trade_date
+
+),
+
+factored as (
+
+    select
+        bars.ticker,
+        bars.trade_date,
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        bars.volume,
+        coalesce(split_factors.split_factor, 1) as split_factor,
+        coalesce(split_factors.split_factor, 1)
+        * coalesce(cumulative_dividend_factors.dividend_factor, 1) as total_return_factor
+    from bars
+    left join split_factors
+        on bars.ticker = split_factors.ticker and bars.trade_date = split_factors.trade_date
+    left join cumulative_dividend_factors
+        on
+            bars.ticker = cumulative_dividend_factors.ticker
+            and bars.trade_date = cumulative_dividend_factors.trade_date
+
+)
+
+select
+    ticker,
+    trade_date,
+    split_factor,
+    total_return_factor,
+    open * split_factor as split_adjusted_open,
+    high * split_factor as split_adjusted_high,
+    low * split_factor as split_adjusted_low,
+    close * split_factor as split_adjusted_close,
+    volume / split_factor as split_adjusted_volume,
+    close * total_return_factor as adjusted_close,
+    open as raw_open,
+    high as raw_high,
+    low as raw_low,
+    close as raw_close,
+    volume as raw_volume
+from factored

@@ -1,0 +1,174 @@
+"""tbp-extract reference against a local HTTP server answering in the provider's response format."""
+
+import json
+import logging
+
+import pytest
+from werkzeug import Response
+
+from extract.config import Secret
+from extract.errors import NotAuthorizedError, SourceError
+from extract.reference import run_reference
+from extract.rest import RestApi
+from tests.conftest import warehouse_rows
+
+API_KEY = "test-api-key-never-logged"
+
+
+def page(results, next_url=None) -> dict:
+    body = {"status": "OK", "request_id": "r1", "results": results}
+    if next_url:
+        body["next_url"] = next_url
+    return body
+
+
+def split(ticker, day, split_from, split_to, kind, record_id, factor=None) -> dict:
+    return {
+        "id": record_id,
+        "ticker": ticker,
+        "execution_date": day,
+        "split_from": split_from,
+        "split_to": split_to,
+        "adjustment_type": kind,
+        "historical_adjustment_factor": factor,
+    }
+
+
+def dividend(ticker, day, cash, kind="recurring", record_id="d") -> dict:
+    return {
+        "id": record_id,
+        "ticker": ticker,
+        "ex_dividend_date": day,
+        "pay_date": day,
+        "cash_amount": cash,
+        "currency": "USD",
+        "frequency": 4 if kind == "recurring" else 0,
+        "distribution_type": kind,
+    }
+
+
+@pytest.fixture
+def api_config(make_config, config_dir, httpserver):
+    (config_dir / "instruments.yml").write_text(
+        "instruments:\n"
+        "  - {ticker: NVDA, name: NVIDIA, type: stock, exchange: XNAS, sector: Technology}\n"
+        "  - {ticker: META, name: Meta, type: stock, exchange: XNAS, sector: Technology, previous_tickers: [FB]}\n"
+    )
+    return make_config(POLYGON_API_BASE_URL=httpserver.url_for("/").rstrip("/"), POLYGON_API_KEY=API_KEY)
+
+
+def serve_everything_empty(httpserver) -> None:
+    for path in ("/stocks/v1/splits", "/stocks/v1/dividends"):
+        httpserver.expect_request(path).respond_with_json(page([]))
+    for ticker in ("NVDA", "META", "FB"):
+        httpserver.expect_request(f"/v3/reference/tickers/{ticker}").respond_with_json(page({"ticker": ticker}))
+        httpserver.expect_request(f"/vX/reference/tickers/{ticker}/events").respond_with_json(page({"events": []}))
+
+
+def test_pages_are_followed_with_the_key_in_a_header_and_landed_with_lineage(api_config, httpserver, caplog):
+    seen_auth = []
+
+    def first_page(request):
+        seen_auth.append(request.headers.get("Authorization"))
+        assert "apiKey" not in request.query_string.decode()
+        next_url = httpserver.url_for("/stocks/v1/splits") + "?cursor=abc&apiKey=" + API_KEY
+        return Response(json.dumps(page([split("NVDA", "2024-06-10", 1, 10, "forward_split", "s1")], next_url)))
+
+    def second_page(request):
+        seen_auth.append(request.headers.get("Authorization"))
+        assert "apiKey" not in request.query_string.decode()
+        return Response(json.dumps(page([split("NVDA", "2021-07-20", 1, 4, "forward_split", "s0")])))
+
+    httpserver.expect_request("/stocks/v1/splits", query_string={"cursor": "abc"}).respond_with_handler(second_page)
+    httpserver.expect_request(
+        "/stocks/v1/splits", query_string={"ticker": "NVDA", "limit": "1000"}
+    ).respond_with_handler(first_page)
+    serve_everything_empty(httpserver)
+    caplog.set_level(logging.DEBUG)
+    summary = run_reference(api_config)
+    assert summary.exit_code == 0 and summary.fetches == 12
+    assert seen_auth == [f"Bearer {API_KEY}"] * 2
+    [(pages, records, request)] = warehouse_rows(
+        {"DUCKDB_PATH": str(api_config.database.duckdb_path)},
+        "select pages, records, request from landing.reference_fetches where dataset = 'splits' and ticker = 'NVDA'",
+    )
+    assert (pages, records) == (2, 2) and API_KEY not in request
+    assert API_KEY not in caplog.text
+
+
+def test_429_waits_retry_after_and_5xx_backs_off_until_the_page_comes(api_config, httpserver):
+    answers = iter(
+        [
+            Response("slow down", status=429, headers={"Retry-After": "0.1"}),
+            Response("oops", status=503),
+            Response(json.dumps(page([dividend("NVDA", "2024-06-11", 0.01)]))),
+        ]
+    )
+    httpserver.expect_request(
+        "/stocks/v1/dividends", query_string={"ticker": "NVDA", "limit": "1000"}
+    ).respond_with_handler(lambda request: next(answers))
+    serve_everything_empty(httpserver)
+    summary = run_reference(api_config)
+    assert summary.exit_code == 0
+    rows = warehouse_rows(
+        {"DUCKDB_PATH": str(api_config.database.duckdb_path)},
+        "select count(*) from landing.reference_records r join landing.reference_fetches f using (fetch_id) "
+        "where f.dataset = 'dividends' and f.ticker = 'NVDA'",
+    )
+    assert rows == [(1,)]
+
+
+def test_401_is_one_error_naming_the_endpoint_and_never_the_key(api_config, httpserver):
+    httpserver.expect_request("/stocks/v1/splits").respond_with_json(
+        {"status": "NOT_AUTHORIZED", "message": "bad key"}, status=401
+    )
+    with pytest.raises(NotAuthorizedError) as failure:
+        run_reference(api_config)
+    message = str(failure.value)
+    assert "/stocks/v1/splits" in message and "401 not authorized" in message and API_KEY not in message
+
+
+def test_malformed_json_fails_that_fetch_naming_the_url_without_secrets(api_config, httpserver):
+    httpserver.expect_request("/stocks/v1/dividends").respond_with_data("{not json", content_type="application/json")
+    httpserver.expect_request("/stocks/v1/splits").respond_with_json(page([]))
+    for ticker in ("NVDA", "META", "FB"):
+        httpserver.expect_request(f"/v3/reference/tickers/{ticker}").respond_with_json(page({"ticker": ticker}))
+        httpserver.expect_request(f"/vX/reference/tickers/{ticker}/events").respond_with_json(page({"events": []}))
+    summary = run_reference(api_config)
+    assert summary.exit_code == 1 and sorted(summary.failed) == ["dividends FB", "dividends META", "dividends NVDA"]
+    assert "/stocks/v1/dividends?ticker=NVDA&limit=1000: the response is not JSON" in summary.failed["dividends NVDA"]
+    assert warehouse_rows(
+        {"DUCKDB_PATH": str(api_config.database.duckdb_path)},
+        "select count(*) from landing.reference_fetches where dataset = 'dividends'",
+    ) == [(0,)]
+
+
+def test_a_later_run_fetches_a_window_for_tickers_it_has_whole(api_config, httpserver):
+    serve_everything_empty(httpserver)
+    run_reference(api_config)
+    httpserver.clear()
+    windowed = []
+
+    def record(request):
+        windowed.append(dict(request.args))
+        return Response(json.dumps(page([])))
+
+    httpserver.expect_request("/stocks/v1/splits").respond_with_handler(record)
+    httpserver.expect_request("/stocks/v1/dividends").respond_with_handler(record)
+    for ticker in ("NVDA", "META", "FB"):
+        httpserver.expect_request(f"/v3/reference/tickers/{ticker}").respond_with_json(page({"ticker": ticker}))
+        httpserver.expect_request(f"/vX/reference/tickers/{ticker}/events").respond_with_json(page({"events": []}))
+    run_reference(api_config)
+    assert len(windowed) == 6
+    assert all("execution_date.gte" in args or "ex_dividend_date.gte" in args for args in windowed)
+
+
+def test_without_a_key_the_api_is_refused_before_any_request():
+    with pytest.raises(Exception, match="POLYGON_API_KEY must be set"):
+        RestApi("http://127.0.0.1:9", Secret(""))
+
+
+def test_a_connection_that_never_answers_fails_after_its_attempts():
+    api = RestApi("http://127.0.0.1:9", Secret("k"), max_attempts=2, timeout_seconds=1)
+    with pytest.raises(SourceError, match=r"http://127.0.0.1:9/stocks/v1/splits\?ticker=X: ConnectError after 2"):
+        list(api.pages("/stocks/v1/splits", {"ticker": "X"}))
