@@ -81,7 +81,7 @@ def write_report(cfg: Config, out_dir: Path) -> list[Path]:
         loaded = [
             r[0]
             for r in query_warehouse(
-                cfg, f"select file_date from {ANALYTICS_SCHEMA}.int_files__current_versions order by file_date"
+                cfg, f"select distinct file_date from {cfg.database.landing_schema}.load_manifest order by file_date"
             )
         ]
     except Exception as exc:  # noqa: BLE001 - a missing model means dbt has not built yet

@@ -1,6 +1,6 @@
 {#-
     Incremental delete+insert only replaces keys it sees again. This removes the bars nothing supports any more:
-    the ticker is no longer active, or the bar's file was re-published without it or with it now quarantined.
+    the instrument is no longer active, or the bar's file was re-published without it or with it now quarantined.
 -#}
 {% macro remove_retired_bars(relation) %}
     delete from {{ relation }}
@@ -8,10 +8,9 @@
         ticker not in (select ticker from {{ ref('dim_instruments') }} where is_active)
         or not exists (
             select 1
-            from {{ ref('int_day_aggs__checked') }} as checked
+            from {{ ref('int_daily_bars__by_instrument') }} as bars
             where
-                checked.quarantine_reason is null
-                and checked.ticker = {{ relation.identifier }}.ticker
-                and checked.trade_date = {{ relation.identifier }}.trade_date
+                bars.instrument_ticker = {{ relation.identifier }}.ticker
+                and bars.trade_date = {{ relation.identifier }}.trade_date
         )
 {% endmacro %}

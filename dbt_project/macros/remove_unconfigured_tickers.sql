@@ -1,5 +1,5 @@
-{#- Rows of tickers no longer in instruments.yml; a ticker configured again is then new and re-read whole. -#}
+{#- Rows of tickers no configured instrument trades under any more: if one comes back, it is new and re-read whole. -#}
 {% macro remove_unconfigured_tickers(relation) %}
     delete from {{ relation }}
-    where ticker not in (select ticker from {{ ref('stg_reference__instruments') }})
+    where ticker not in (select traded_ticker from {{ ref('int_instruments__tickers') }})
 {% endmacro %}

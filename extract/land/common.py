@@ -50,6 +50,7 @@ def landing_ddl(schema: str) -> list[str]:
         f"""create table if not exists {schema}.instruments (
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
+        f"alter table {schema}.instruments add column if not exists previous_tickers text",
         f"""create table if not exists {schema}.reference_fetches (
             fetch_id bigint primary key, dataset text not null, ticker text not null, request text not null,
             window_start date, pages bigint not null, records bigint not null,
@@ -197,8 +198,14 @@ def manifest_entry(load_id: int, key: str, etag: str, size: int, tickers: str | 
     return ManifestEntry(int(load_id), key, etag, int(size), None if tickers is None else frozenset(tickers.split(",")))
 
 
+INSTRUMENT_COLUMNS = "ticker, name, type, exchange, sector, active, updated_at, previous_tickers"
+
+
 def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
-    return [[i.ticker, i.name, i.type, i.exchange, i.sector, i.active, now] for i in instruments]
+    return [
+        [i.ticker, i.name, i.type, i.exchange, i.sector, i.active, now, ",".join(i.previous_tickers) or None]
+        for i in instruments
+    ]
 
 
 class Warehouse:
@@ -243,6 +250,18 @@ class Warehouse:
     def write_together(self, statements: list[tuple[str, list[list]]]) -> None:
         """Each statement with each of its rows of parameters, all in one transaction."""
         raise NotImplementedError
+
+    def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
+        """instruments.yml as the models read it, replaced whole."""
+        self.write_together(
+            [
+                (f"delete from {self.schema}.instruments", [[]]),
+                (
+                    f"insert into {self.schema}.instruments ({INSTRUMENT_COLUMNS}) values ({self._values(8)})",
+                    instrument_rows(instruments, now),
+                ),
+            ]
+        )
 
     def land_reference(self, fetch) -> None:
         """A reference fetch and its records, in one transaction."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 from filelock import FileLock, Timeout
 
-from extract.config import Instrument
 from extract.errors import LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS_SQL,
@@ -18,7 +16,6 @@ from extract.land.common import (
     Lineage,
     Warehouse,
     check_landing_columns,
-    instrument_rows,
     landing_ddl,
     manifest_entry,
     manifest_values,
@@ -182,16 +179,6 @@ class DuckDBWarehouse(Warehouse):
 
     def refresh_statistics(self) -> None:
         """DuckDB keeps its statistics up to date as it writes."""
-
-    def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
-        conn = self.conn
-        conn.execute("begin transaction")
-        conn.execute(f"delete from {self.schema}.instruments")
-        conn.executemany(
-            f"insert into {self.schema}.instruments values (?, ?, ?, ?, ?, ?, ?)",
-            instrument_rows(instruments, now),
-        )
-        conn.execute("commit")
 
     def write_together(self, statements: list[tuple[str, list[list]]]) -> None:
         try:

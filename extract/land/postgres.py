@@ -9,13 +9,12 @@ import os
 import tempfile
 import time
 import zlib
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import psycopg
 
-from extract.config import Instrument, PostgresConfig
+from extract.config import PostgresConfig
 from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS,
@@ -26,7 +25,6 @@ from extract.land.common import (
     Lineage,
     Warehouse,
     check_landing_columns,
-    instrument_rows,
     landing_ddl,
     manifest_entry,
     manifest_values,
@@ -293,17 +291,6 @@ class PostgresWarehouse(Warehouse):
         for table in ("day_aggs", "load_manifest"):
             self._execute(f"analyze {self.schema}.{table}")
         self.conn.commit()
-
-    def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
-        try:
-            with self.conn.transaction(), self.conn.cursor() as cursor:
-                cursor.execute(f"delete from {self.schema}.instruments")
-                cursor.executemany(
-                    f"insert into {self.schema}.instruments values (%s, %s, %s, %s, %s, %s, %s)",
-                    instrument_rows(instruments, now),
-                )
-        except psycopg.Error as exc:
-            raise WarehouseError(f"PostgreSQL at {self.cfg.describe()}: {_scrub(str(exc), self.cfg)}") from None
 
     def write_together(self, statements: list[tuple[str, list[list]]]) -> None:
         try:

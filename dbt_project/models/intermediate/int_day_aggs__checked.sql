@@ -1,8 +1,9 @@
 {#-
     The bars of the configured instruments from the current version of each day file, each checked.
     A re-published file (new ETag) replaces every row of its older version: delete+insert on source_key.
-    A ticker that leaves instruments.yml leaves this model too (post-hook), so that if it comes back it is new
-    again and brings every file's rows for it, including files loaded while it was away.
+    Every ticker a configured instrument traded under is kept (int_instruments__tickers). A ticker that leaves the
+    configuration leaves this model too (post-hook), and a ticker this model has not read yet (see
+    int_day_aggs__tickers_read) makes the run re-read every file, so that it gets every file's rows.
     Incremental runs re-read exactly the files with a load newer than the rows held for them.
     quarantine_reason is null for a clean bar; otherwise the bar stays out of fct_daily_bars.
 -#}
@@ -21,7 +22,7 @@ manifest as (
 
 instruments as (
 
-    select ticker from {{ ref('stg_reference__instruments') }}
+    select traded_ticker as ticker from {{ ref('int_instruments__tickers') }}
 
 ),
 

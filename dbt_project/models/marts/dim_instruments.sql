@@ -1,17 +1,46 @@
+{#-
+    The configured instruments with a stable instrument_id (the composite FIGI of the newest ticker overview where
+    the provider gives one, else the configured ticker) and the overview's reference fields. instruments.yml
+    decides name, type, exchange and sector.
+-#}
 with
 
 instruments as (
 
     select * from {{ ref('stg_reference__instruments') }}
 
+),
+
+overviews as (
+
+    select
+        *,
+        row_number() over (partition by fetched_ticker order by fetch_id desc) as recency
+    from {{ ref('stg_massive__ticker_overviews') }}
+
+),
+
+newest_overviews as (
+
+    select * from overviews
+    where recency = 1
+
 )
 
 select
-    ticker,
-    instrument_name,
-    instrument_type,
-    exchange,
-    sector,
-    is_active,
-    updated_at
+    instruments.ticker,
+    coalesce(newest_overviews.composite_figi, instruments.ticker) as instrument_id,
+    instruments.instrument_name,
+    instruments.instrument_type,
+    instruments.exchange,
+    instruments.sector,
+    instruments.is_active,
+    instruments.previous_tickers,
+    newest_overviews.composite_figi,
+    newest_overviews.share_class_figi,
+    newest_overviews.list_date,
+    newest_overviews.delisted_date,
+    newest_overviews.sic_description,
+    instruments.updated_at
 from instruments
+left join newest_overviews on instruments.ticker = newest_overviews.fetched_ticker

@@ -1,7 +1,9 @@
 {#-
-    One clean daily bar per active configured ticker and session. Incremental: rows loaded since the newest
-    load minus the lookback, plus the whole history of a newly configured ticker. The post-hook removes bars
-    whose ticker is no longer active or whose source row was corrected away (quarantined or re-published out).
+    One clean daily bar per active configured instrument and session, under the instrument's configured ticker:
+    the bars of its earlier tickers count for their periods (FB before 2022-06-09 for META; traded_ticker says
+    which). Incremental: rows loaded since the newest load minus the lookback, plus the whole history of a ticker
+    new to the table. The post-hook removes bars whose instrument is no longer active or whose source row was
+    corrected away (quarantined or re-published out).
 -#}
 {{ config(
     materialized='incremental',
@@ -20,32 +22,31 @@
 
 with
 
-checked as (
+bars as (
 
-    select * from {{ ref('int_day_aggs__checked') }}
-    where quarantine_reason is null
+    select * from {{ ref('int_daily_bars__by_instrument') }}
 
 ),
 
-active_instruments as (
+instruments as (
 
-    select ticker from {{ ref('dim_instruments') }}
+    select * from {{ ref('dim_instruments') }}
     where is_active
 
 ),
 
 candidates as (
 
-    select checked.*
-    from checked
-    where
-        checked.ticker in (select active_instruments.ticker from active_instruments)
-        {% if is_incremental() %}
-            and (
-                checked.loaded_at >= {{ lookback_floor(this) }}
-                or checked.ticker not in (select distinct ticker from {{ this }})
-            )
-        {% endif %}
+    select
+        bars.*,
+        instruments.instrument_id
+    from bars
+    inner join instruments on bars.instrument_ticker = instruments.ticker
+    {% if is_incremental() %}
+        where
+            bars.loaded_at >= {{ lookback_floor(this) }}
+            or bars.traded_ticker not in (select distinct traded_ticker from {{ this }})
+    {% endif %}
 
 ),
 
@@ -54,14 +55,14 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by ticker, trade_date order by loaded_at desc, source_key asc
+            partition by instrument_ticker, trade_date order by loaded_at desc, source_key asc
         ) as load_rank
     from candidates
 
 )
 
 select
-    ticker,
+    instrument_ticker as ticker,
     trade_date,
     open,
     high,
@@ -69,6 +70,8 @@ select
     close,
     volume,
     transactions,
+    instrument_id,
+    traded_ticker,
     source_key,
     source_etag,
     loaded_at,

@@ -14,9 +14,27 @@ bars as (
 
 ),
 
+periods as (
+
+    select * from {{ ref('int_instruments__ticker_periods') }}
+
+),
+
+-- each action under the instrument's ticker, when it happened under one of its tickers in that ticker's period
 actions as (
 
-    select * from {{ ref('fct_corporate_actions') }}
+    select
+        corporate_actions.action_type,
+        corporate_actions.event_date,
+        corporate_actions.price_factor,
+        corporate_actions.cash_amount,
+        periods.instrument_ticker as ticker
+    from {{ ref('fct_corporate_actions') }} as corporate_actions
+    inner join periods
+        on
+            corporate_actions.ticker = periods.traded_ticker
+            and corporate_actions.event_date >= periods.valid_from
+            and (corporate_actions.event_date < periods.valid_until or periods.valid_until is null)
 
 ),
 

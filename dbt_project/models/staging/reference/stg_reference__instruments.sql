@@ -15,6 +15,7 @@ renamed as (
         exchange,
         sector,
         active as is_active,
+        previous_tickers,
         updated_at
 
     from source

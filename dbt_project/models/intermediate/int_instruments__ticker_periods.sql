@@ -1,0 +1,43 @@
+{#-
+    When each ticker of an instrument counts as the instrument: from its ticker change (or, without one, its first
+    clean bar) until the next ticker's start. A ticker reused later by another company does not count then.
+-#}
+{{ config(materialized='view') }}
+
+with
+
+tickers as (
+
+    select * from {{ ref('int_instruments__tickers') }}
+
+),
+
+first_bars as (
+
+    select
+        ticker,
+        min(trade_date) as first_trade_date
+    from {{ ref('int_day_aggs__checked') }}
+    where quarantine_reason is null
+    group by ticker
+
+),
+
+starts as (
+
+    select
+        tickers.instrument_ticker,
+        tickers.traded_ticker,
+        coalesce(tickers.changed_on, first_bars.first_trade_date) as valid_from
+    from tickers
+    left join first_bars on tickers.traded_ticker = first_bars.ticker
+
+)
+
+select
+    instrument_ticker,
+    traded_ticker,
+    valid_from,
+    lead(valid_from) over (partition by instrument_ticker order by valid_from) as valid_until
+from starts
+where valid_from is not null
