@@ -4,6 +4,7 @@ import json
 from datetime import date
 
 import pytest
+import yaml
 
 from extract.reference import run_reference
 from extract.run import RunOptions, run_extract
@@ -142,3 +143,85 @@ def test_duplicates_collapse_conflicts_are_quarantined_and_disagreements_are_fla
         ("XOM", True, False),
     ]
     assert "WARN=1" in build.stdout and "provider_factor_agrees" in build.stdout
+
+
+CHANGE_DAY = date(2024, 1, 8)
+
+
+def write_ticker_change(root, pages) -> None:
+    """FB becomes META on CHANGE_DAY; before that another company (an ETF) traded as META, at other prices."""
+    for day in SESSIONS:
+        lines = [bar_line(t, day) for t in CONFIGURED if t != "META"]
+        if day < CHANGE_DAY:
+            lines += [bar_line("FB", day, close=300.0), bar_line("META", day, close=7.0)]
+        else:
+            lines += [bar_line("META", day, close=310.0)]
+        write_day_file(root, day, lines)
+    if pages is not None:
+        events = {
+            "name": "Meta Platforms",
+            "composite_figi": "BBG000MM2P62",
+            "events": [
+                {"type": "ticker_change", "date": "2012-05-18", "ticker_change": {"ticker": "FB"}},
+                {"type": "ticker_change", "date": str(CHANGE_DAY), "ticker_change": {"ticker": "META"}},
+            ],
+        }
+        for name, results in {
+            "vX/reference/tickers/META/events.json": events,
+            "v3/reference/tickers/META.json": {"ticker": "META", "composite_figi": "BBG000MM2P62"},
+        }.items():
+            (pages / name).parent.mkdir(parents=True, exist_ok=True)
+            (pages / name).write_text(json.dumps({"status": "OK", "results": results}))
+
+
+def test_an_instrument_keeps_its_history_across_a_ticker_change(make_config, target_env, run_dbt, tmp_path):
+    mirror, pages = tmp_path / "mirror", tmp_path / "pages"
+    write_ticker_change(mirror, pages)
+    cfg = make_config(**target_env, TBP_SOURCE=str(mirror), TBP_REFERENCE_SOURCE=str(pages))
+    run_extract(cfg, WINDOW)
+    run_reference(cfg)
+    run_dbt(["build"], target_env)
+    rows = warehouse_rows(
+        target_env,
+        "select trade_date, traded_ticker, close, instrument_id from analytics.fct_daily_bars "
+        "where ticker = 'META' order by trade_date",
+    )
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (day, "FB" if day < CHANGE_DAY else "META", 300.0 if day < CHANGE_DAY else 310.0) for day in SESSIONS
+    ]
+    assert {r[3] for r in rows} == {"BBG000MM2P62"}
+    history = warehouse_rows(
+        target_env,
+        "select traded_ticker, valid_from, valid_to from analytics.dim_instrument_tickers where ticker = 'META' "
+        "order by valid_from",
+    )
+    assert history == [("FB", date(2012, 5, 18), date(2024, 1, 7)), ("META", CHANGE_DAY, None)]
+    coverage = warehouse_rows(
+        target_env, "select sessions_present, sessions_missing from analytics.fct_ticker_coverage where ticker = 'META'"
+    )
+    assert coverage == [(len(SESSIONS), 0)]
+
+
+def test_previous_tickers_in_instruments_yml_work_without_the_api(make_config, config_dir, base_env, run_dbt, tmp_path):
+    mirror = tmp_path / "mirror"
+    write_ticker_change(mirror, None)
+    for path in mirror.rglob("*.csv.gz"):  # no ETF under META before the change in this mirror
+        day = date.fromisoformat(path.name[:10])
+        if day < CHANGE_DAY:
+            write_day_file(
+                mirror, day, [bar_line(t, day) for t in CONFIGURED if t != "META"] + [bar_line("FB", day, close=300.0)]
+            )
+    instruments = config_dir / "instruments.yml"
+    configured = yaml.safe_load(instruments.read_text())
+    for instrument in configured["instruments"]:
+        if instrument["ticker"] == "META":
+            instrument["previous_tickers"] = ["FB"]
+    instruments.write_text(yaml.safe_dump(configured))
+    cfg = make_config(**base_env, TBP_SOURCE=str(mirror))
+    assert cfg.instruments[[i.ticker for i in cfg.instruments].index("META")].previous_tickers == ("FB",)
+    run_extract(cfg, WINDOW)
+    run_dbt(["build"], base_env)
+    rows = warehouse_rows(
+        base_env, "select trade_date, traded_ticker from analytics.fct_daily_bars where ticker = 'META' order by 1"
+    )
+    assert rows == [(day, "FB" if day < CHANGE_DAY else "META") for day in SESSIONS]
