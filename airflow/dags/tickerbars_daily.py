@@ -1,4 +1,5 @@
-"""Daily: after the evening publication (New York time), extract the recent window and build the models.
+"""Daily: after the evening publication (New York time), extract the recent window, fetch reference data (splits,
+dividends, ticker changes), build the models and publish the Parquet lake.
 
 The day file usually appears between 20:00 and 22:00 ET and is promised by 11:00 ET the next day, so the extract
 task fails while the session's file is missing and is retried hourly into the next morning.
@@ -32,7 +33,19 @@ def tickerbars_daily():
         summary = daily_extract(load_config(), session)
         return {"files_loaded": summary.files_loaded, "rows_landed": summary.rows_landed}
 
-    extract() >> dbt_operator(DbtBuildLocalOperator, "dbt_build")
+    @task
+    def reference() -> int:
+        from extract.orchestration import daily_reference
+
+        return daily_reference(load_config())
+
+    @task
+    def publish() -> int:
+        from extract.orchestration import publish_lake
+
+        return len(publish_lake(load_config()).written)
+
+    extract() >> reference() >> dbt_operator(DbtBuildLocalOperator, "dbt_build") >> publish()
 
 
 tickerbars_daily()

@@ -53,7 +53,11 @@ def test_every_dag_imports_and_has_the_designed_structure(airflow_env):
     assert found["import_errors"] == {}
     dags = found["dags"]
     assert set(dags) == {"tickerbars_daily", "tickerbars_backfill", "tickerbars_quality"}
-    assert dags["tickerbars_daily"]["edges"] == [["extract", "dbt_build"]]
+    assert dags["tickerbars_daily"]["edges"] == [
+        ["dbt_build", "publish"],
+        ["extract", "reference"],
+        ["reference", "dbt_build"],
+    ]
     assert dags["tickerbars_daily"]["retries"]["extract"] == 16
     assert "30 20 * * 1-5" in dags["tickerbars_daily"]["schedule"]
     assert dags["tickerbars_backfill"]["edges"] == [
@@ -64,17 +68,25 @@ def test_every_dag_imports_and_has_the_designed_structure(airflow_env):
     assert dags["tickerbars_quality"]["edges"] == [["dbt_test", "coverage_report"], ["source_freshness", "dbt_test"]]
 
 
-def test_the_daily_dag_runs_end_to_end_on_the_demo_mirror(airflow_env, small_mirror, base_env):
+def test_the_daily_dag_runs_end_to_end_on_the_demo_mirror(airflow_env, small_mirror, base_env, tmp_path):
     env = {
         **airflow_env,
         **base_env,
         "TBP_SOURCE": str(small_mirror),
+        "TBP_REFERENCE_SOURCE": str(small_mirror / "reference"),
+        "TBP_LAKE": str(tmp_path / "lake"),
         "TBP_CONFIG_DIR": str(REPO / "config"),
         "PATH": airflow_env["PATH"],
     }
     result = harness(env, "test", "tickerbars_daily", str(SMALL_END))
     assert result["state"] == "success", result
-    assert result["tasks"] == {"extract": "success", "dbt_build": "success"}
+    assert result["tasks"] == {
+        "extract": "success",
+        "reference": "success",
+        "dbt_build": "success",
+        "publish": "success",
+    }
+    assert (tmp_path / "lake" / "fct_daily_bars").is_dir()
     with duckdb.connect(base_env["DUCKDB_PATH"], read_only=True) as conn:
         rows = conn.execute(
             "select ticker, min(trade_date), max(trade_date) from analytics.fct_daily_bars group by ticker"

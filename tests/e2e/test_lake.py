@@ -18,6 +18,16 @@ WINDOW = RunOptions(start=SESSIONS[0], end=SESSIONS[-1])
 FACT_COLUMNS = "ticker, trade_date, open, high, low, close, volume, transactions, source_key, source_etag"
 YEAR_2023 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2023/part-0.parquet"
 YEAR_2024 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2024/part-0.parquet"
+# No reference data here: fct_corporate_actions is empty, and an empty mart has no file.
+LAKE_FILES = [
+    YEAR_2023,
+    YEAR_2024,
+    YEAR_2023.replace("fct_daily_bars", "fct_daily_bars_adjusted"),
+    YEAR_2024.replace("fct_daily_bars", "fct_daily_bars_adjusted"),
+    "dim_instrument_tickers/part-0.parquet",
+    "dim_instruments/part-0.parquet",
+    "fct_ticker_coverage/part-0.parquet",
+]
 
 
 @pytest.fixture
@@ -42,9 +52,7 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     cfg = make_config(**env, TBP_SOURCE=str(year_end_mirror))
     lake = FolderLake(tmp_path / "lake")
     first = build_and_publish(cfg, env, run_dbt, lake)
-    assert sorted(first.written) == sorted(
-        [YEAR_2023, YEAR_2024, "dim_instruments/part-0.parquet", "fct_ticker_coverage/part-0.parquet"]
-    )
+    assert sorted(first.written) == sorted(LAKE_FILES)
 
     expected = sorted(warehouse_rows(env, f"select {FACT_COLUMNS} from analytics.fct_daily_bars"))
     frame = tickerbars.bars(lake=str(lake.root))
@@ -59,7 +67,7 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     untouched = (lake.root / YEAR_2023).stat()
     write_day_file(year_end_mirror, SESSIONS[4], [bar_line(t, SESSIONS[4], close=99.0) for t in CONFIGURED])
     correction = build_and_publish(cfg, env, run_dbt, lake)
-    assert correction.written == [YEAR_2024]
+    assert correction.written == [YEAR_2024, YEAR_2024.replace("fct_daily_bars", "fct_daily_bars_adjusted")]
     assert (lake.root / YEAR_2023).stat().st_ino == untouched.st_ino
     assert tickerbars.bars(["AAPL"], start=SESSIONS[4], lake=str(lake.root))["close"].to_list() == [99.0]
     manifest = json.loads((lake.root / "_manifest.json").read_text())["partitions"]
@@ -103,12 +111,9 @@ def test_a_lake_in_a_bucket_is_published_and_read_over_s3(
     cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror))
     lake = BucketLake(client, name, "lake")
     result = build_and_publish(cfg, base_env, run_dbt, lake)
-    assert len(result.written) == 4
+    assert sorted(result.written) == sorted(LAKE_FILES)
     keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket=name, Prefix="lake/")["Contents"])
-    assert keys == sorted(
-        [f"lake/{YEAR_2023}", f"lake/{YEAR_2024}", "lake/_manifest.json"]
-        + ["lake/dim_instruments/part-0.parquet", "lake/fct_ticker_coverage/part-0.parquet"]
-    )
+    assert keys == sorted([f"lake/{name}" for name in result.written] + ["lake/_manifest.json"])
     storage = {
         "aws_endpoint_url": moto_endpoint,
         "aws_access_key_id": S3_CREDENTIALS["POLYGON_S3_ACCESS_KEY"],
