@@ -238,12 +238,17 @@ class S3Bucket:
 
     def _fetch_into(self, remote: RemoteFile, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
+        mismatched_digest = None
         for attempt in range(1, self.download_attempts + 1):
             try:
-                self._download(remote, target)
+                self._download(remote, target, mismatched_digest)
                 with self._count_lock:
                     self.downloaded += 1
                 return target
+            except ETagMismatch as exc:
+                mismatched_digest = exc.digest
+                if attempt == self.download_attempts:
+                    raise
             except FileDefectError:
                 if attempt == self.download_attempts:
                     raise
@@ -255,7 +260,10 @@ class S3Bucket:
         """Drop a cached copy that failed to land, so the next run downloads it again."""
         path.unlink(missing_ok=True)
 
-    def _download(self, remote: RemoteFile, target: Path) -> None:
+    def _download(self, remote: RemoteFile, target: Path, mismatched_digest: str | None) -> None:
+        """One GET into a temporary file, renamed into place when whole. A single-part ETag is the MD5 of the bytes,
+        unless the object is encrypted with a customer key; so bytes whose MD5 differs from it are fetched again,
+        and taken when a second download gives the very same bytes (the gzip check still decides before landing)."""
         handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
         digest = hashlib.md5(usedforsecurity=False)
         try:
@@ -268,8 +276,9 @@ class S3Bucket:
             received = Path(temporary).stat().st_size
             if received != remote.size:
                 raise FileDefectError(f"{remote.key}: received {received} of {remote.size} bytes")
-            if SINGLE_PART_ETAG.fullmatch(remote.etag) and digest.hexdigest() != remote.etag.lower():
-                raise FileDefectError(f"{remote.key}: received bytes whose MD5 differs from the listed ETag")
+            md5 = digest.hexdigest()
+            if SINGLE_PART_ETAG.fullmatch(remote.etag) and md5 not in (remote.etag.lower(), mismatched_digest):
+                raise ETagMismatch(f"{remote.key}: received bytes whose MD5 differs from the listed ETag", md5)
             # The gzip stream itself is checked whole (CRC-32, length) before the file lands.
             os.replace(temporary, target)
         except ClientError as exc:
@@ -279,6 +288,12 @@ class S3Bucket:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+
+
+class ETagMismatch(FileDefectError):
+    def __init__(self, message: str, digest: str) -> None:
+        super().__init__(message)
+        self.digest = digest
 
 
 def _describe(exc: Exception) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import struct
 import threading
@@ -20,7 +21,9 @@ class Fault:
 
     method: str
     path_contains: str
-    kind: str  # slowdown | reset | truncate | stall | forbidden | corrupt (one byte of the body flipped)
+    # slowdown | reset | truncate | stall | forbidden | corrupt (one byte of the body flipped) | etag (listed
+    # ETags replaced by 32 hex digits that are not the objects' MD5, as with customer-key encryption)
+    kind: str
     times: int | None = 1
     hits: int = 0
 
@@ -106,6 +109,8 @@ class FaultProxy:
                     self.connection.close()
                     self.close_connection = True
                     return
+                if kind == "etag":
+                    payload = re.sub(rb"(<ETag>[^<0-9a-f]*)[0-9a-f]{32}", rb"\g<1>" + b"e" * 32, payload)
                 if kind == "corrupt":
                     middle = len(payload) // 2
                     payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1 :]

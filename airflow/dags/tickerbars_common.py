@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cosmos import ProfileConfig
+from cosmos.constants import InvocationMode
 
 REPO = Path(os.environ.get("TBP_PROJECT_DIR", Path(__file__).resolve().parents[2]))
 DBT_EXECUTABLE = os.environ.get("TBP_DBT_EXECUTABLE", str(Path(sys.executable).with_name("dbt")))
@@ -23,13 +24,15 @@ def profile_config() -> ProfileConfig:
 
 
 def dbt_operator(operator_class, task_id: str, **kwargs):
-    """A cosmos local dbt operator on this repository's project."""
+    """A cosmos local dbt operator on this repository's project. dbt runs in its own process, so that it lets go of
+    the DuckDB file (one writer, no reader beside it) before the next task of the same worker opens it."""
     return operator_class(
         task_id=task_id,
         project_dir=str(REPO),
         profile_config=profile_config(),
         dbt_executable_path=DBT_EXECUTABLE,
         install_deps=False,
+        invocation_mode=InvocationMode.SUBPROCESS,
         **kwargs,
     )
 
