@@ -107,6 +107,28 @@ def make_config(config_dir, base_env) -> Callable[..., Config]:
     return make
 
 
+@pytest.fixture
+def invoke(config_dir, base_env, monkeypatch):
+    """Run a tbp-extract command in-process (click's runner) with this test's environment and config folder."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from extract.cli import main
+
+    for key, value in base_env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str, **env: str):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = CliRunner().invoke(main, [*args, "--config-dir", str(config_dir)])
+        logging.getLogger().handlers.clear()
+        return result
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def dbt_executable() -> str:
     candidate = Path(sys.executable).with_name("dbt")

@@ -1,31 +1,11 @@
 """Faults of the machine around the pipeline: one line naming the path and the way out, the documented exit code."""
 
-import logging
 import subprocess
 import sys
 
-import pytest
-from click.testing import CliRunner
-
-from extract.cli import main
 from tests.conftest import S3_CREDENTIALS, SMALL_END, SMALL_START
 
 WINDOW = ["--start", str(SMALL_START), "--end", str(SMALL_END)]
-
-
-@pytest.fixture
-def invoke(config_dir, base_env, monkeypatch):
-    for key, value in base_env.items():
-        monkeypatch.setenv(key, value)
-
-    def run(*args: str, **env: str):
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        result = CliRunner().invoke(main, [*args, "--config-dir", str(config_dir)])
-        logging.getLogger().handlers.clear()
-        return result
-
-    return run
 
 
 def one_line_error(result) -> str:

@@ -1,29 +1,11 @@
 """The click commands: exit codes and one-line messages at the edge."""
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from extract.cli import main
 from tests.conftest import SMALL_END, SMALL_START
-
-
-@pytest.fixture
-def invoke(config_dir, base_env, monkeypatch):
-    for key, value in base_env.items():
-        monkeypatch.setenv(key, value)
-
-    def run(*args: str, **env: str):
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        result = CliRunner().invoke(main, [*args, "--config-dir", str(config_dir)])
-        logging.getLogger().handlers.clear()
-        return result
-
-    return run
 
 
 def test_check_config_passes_for_a_local_mirror(invoke, tmp_path):

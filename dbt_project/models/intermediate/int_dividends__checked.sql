@@ -7,31 +7,9 @@
 
 with
 
-dividends as (
-
-    select * from {{ ref('stg_massive__dividends') }}
-
-),
-
-fetches as (
-
-    select * from {{ ref('stg_massive__fetches') }}
-    where dataset = 'dividends'
-
-),
-
 current_records as (
 
-    select dividends.*
-    from dividends
-    where not exists (
-            select 1
-            from fetches
-            where
-                fetches.fetched_ticker = dividends.fetched_ticker
-                and fetches.fetch_id > dividends.fetch_id
-                and (fetches.fetch_window_start is null or fetches.fetch_window_start <= dividends.ex_dividend_date)
-        )
+    {{ current_reference_records(ref('stg_massive__dividends'), 'dividends', 'ex_dividend_date') }}
 
 ),
 

@@ -7,31 +7,9 @@
 
 with
 
-splits as (
-
-    select * from {{ ref('stg_massive__splits') }}
-
-),
-
-fetches as (
-
-    select * from {{ ref('stg_massive__fetches') }}
-    where dataset = 'splits'
-
-),
-
 current_records as (
 
-    select splits.*
-    from splits
-    where not exists (
-            select 1
-            from fetches
-            where
-                fetches.fetched_ticker = splits.fetched_ticker
-                and fetches.fetch_id > splits.fetch_id
-                and (fetches.fetch_window_start is null or fetches.fetch_window_start <= splits.execution_date)
-        )
+    {{ current_reference_records(ref('stg_massive__splits'), 'splits', 'execution_date') }}
 
 ),
 
