@@ -50,6 +50,8 @@ demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror in
 	$(BIN)/dbt build
 	$(BIN)/tbp-extract status
 	$(BIN)/tbp-extract publish
+	@echo "NVDA split 10-for-1 on 2024-06-10; adjusted, its series has no jump:"
+	$(BIN)/python -c "import tickerbars; print(tickerbars.bars(['NVDA'], '2024-06-05', '2024-06-12', adjusted=True))"
 
 extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
 	$(BIN)/tbp-extract run $(EXTRACT_ARGS)

@@ -225,3 +225,28 @@ def test_previous_tickers_in_instruments_yml_work_without_the_api(make_config, c
         base_env, "select trade_date, traded_ticker from analytics.fct_daily_bars where ticker = 'META' order by 1"
     )
     assert rows == [(day, "FB" if day < CHANGE_DAY else "META") for day in SESSIONS]
+
+
+def test_the_demo_data_adjusts_nvda_without_a_jump_at_its_split(make_config, base_env, run_dbt, tmp_path):
+    from extract.demo import DemoSpec, write_demo_mirror
+
+    mirror = tmp_path / "demo"
+    write_demo_mirror(
+        mirror, DemoSpec(date(2024, 6, 3), date(2024, 6, 14), ticker_count=30, include_tickers=CONFIGURED)
+    )
+    cfg = make_config(**base_env, TBP_SOURCE=str(mirror), TBP_REFERENCE_SOURCE=str(mirror / "reference"))
+    run_extract(cfg, RunOptions(start=date(2024, 6, 3), end=date(2024, 6, 14)))
+    assert run_reference(cfg).exit_code == 0
+    run_dbt(["build"], base_env)
+    closes = [row[3] for row in adjusted(base_env, "NVDA")]
+    raw = [
+        r[0]
+        for r in warehouse_rows(
+            base_env, "select close from analytics.fct_daily_bars where ticker = 'NVDA' order by trade_date"
+        )
+    ]
+    jumps = [abs(b / a - 1) for a, b in zip(closes, closes[1:], strict=False)]
+    assert max(jumps) < 0.15 and max(abs(b / a - 1) for a, b in zip(raw, raw[1:], strict=False)) > 0.8
+    assert warehouse_rows(
+        base_env, "select ticker, is_visible_in_prices, provider_factor_agrees from analytics.fct_split_checks"
+    ) == [("NVDA", True, True)]

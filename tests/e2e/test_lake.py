@@ -59,6 +59,9 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     assert sorted(frame.select(FACT_COLUMNS.split(", ")).rows()) == expected
     spy_2024 = tickerbars.bars(["SPY"], start="2024-01-01", lake=str(lake.root))
     assert spy_2024["trade_date"].to_list() == SESSIONS[3:]
+    adjusted = tickerbars.bars(["SPY"], start="2024-01-01", lake=str(lake.root), adjusted=True)
+    assert adjusted.columns[:7] == ["ticker", "trade_date", "open", "high", "low", "close", "volume"]
+    assert adjusted["close"].to_list() == spy_2024["close"].to_list()  # no actions here: factors of 1
     glob = f"{lake.root}/fct_daily_bars/**/*.parquet"
     counted = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning = true)").fetchall()
     assert counted == [(len(expected),)]
