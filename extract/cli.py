@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from extract.config import Config, load_config, parse_date
-from extract.errors import ConfigError, PipelineError
+from extract.errors import ConfigError, PipelineError, WarehouseError
 from extract.logs import setup_logging
 
 
@@ -33,7 +33,7 @@ def _config(config_dir: str | None, target: str | None) -> Config:
     environ = dict(os.environ)
     if target:
         environ["TBP_TARGET"] = target
-    return load_config(config_dir, environ)
+    return load_config(config_dir, environ, dotenv=Path(".env"))
 
 
 def _reports_errors(command):
@@ -72,7 +72,11 @@ target_option = click.option(
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Default: $LOG_FORMAT.")
 def main(log_level: str | None, log_format: str | None) -> None:
     """Load Polygon/Massive day-aggregate flat files into the warehouse's landing tables."""
-    setup_logging(log_level, log_format)
+    try:
+        setup_logging(log_level, log_format)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
 
 
 @main.command()
@@ -129,14 +133,27 @@ def check_config(config_dir, target) -> None:
         f"config {cfg.config_dir}: {len(cfg.instruments)} instruments "
         f"({len(cfg.active_tickers())} active), groups: {', '.join(sorted(cfg.groups)) or 'none'}"
     )
-    click.echo(f"source: {cfg.source or f's3://{cfg.s3.bucket}/{cfg.s3.prefix} at {cfg.s3.endpoint}'}")
+    from extract.run import open_warehouse, today_in_new_york
+    from extract.sources import mask_credentials
+
+    s3_source = f"s3://{cfg.s3.bucket}/{cfg.s3.prefix} at {mask_credentials(cfg.s3.endpoint)}"
+    click.echo(f"source: {cfg.source or s3_source}")
     target_desc = cfg.database.duckdb_path if cfg.target == "duckdb" else cfg.database.postgres.describe()
     click.echo(f"target: {cfg.target} ({target_desc})")
+    if cfg.pipeline.start_date > today_in_new_york():
+        click.echo(f"warning: start_date {cfg.pipeline.start_date} is in the future: runs without --start load nothing")
     problems = cfg.validate_environment()
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)
     if problems:
         sys.exit(2)
+    try:
+        with open_warehouse(cfg, read_only=True) as warehouse:
+            warehouse.execute("select 1")
+    except WarehouseError as exc:
+        click.echo(f"problem: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(f"warehouse: reachable ({target_desc})")
     click.echo("ok")
 
 
@@ -178,7 +195,9 @@ def demo_data(out_dir, start, end, ticker_count, seed, config_dir) -> None:
 @target_option
 @_reports_errors
 def status(as_json, config_dir, target) -> None:
-    """Per ticker: first and last session, sessions present and missing, coverage; the last run; quarantine."""
+    """Per ticker: first and last session, sessions present and missing, coverage; the last run and its warnings;
+    quarantine. Exits 3 when the warehouse or its models are missing, 1 when coverage is under min_coverage_pct or
+    the last run did not succeed: fit for cron and monitors."""
     import json
 
     from extract.status import warehouse_status
@@ -186,7 +205,7 @@ def status(as_json, config_dir, target) -> None:
     result = warehouse_status(_config(config_dir, target))
     if as_json:
         click.echo(json.dumps(result.as_dict(), default=str, indent=2))
-        return
+        sys.exit(result.exit_code)
     from rich.console import Console
     from rich.table import Table
 
@@ -210,8 +229,11 @@ def status(as_json, config_dir, target) -> None:
             f"{run['rows_landed']} rows, {run['files_failed']} failed, finished {run['finished_at']}"
         )
     console.print(f"in quarantine: {result.quarantined_rows} rows from {result.quarantined_files} files")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]")
     for problem in result.problems:
-        console.print(f"[yellow]{problem}[/yellow]")
+        console.print(f"[red]problem: {problem}[/red]")
+    sys.exit(result.exit_code)
 
 
 @main.command()

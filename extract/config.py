@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dotenv import dotenv_values
 
 from extract.errors import ConfigError
 
@@ -18,6 +20,30 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("instruments.yml", "pipeline.yml", "s3.yml", "database.yml", "api.yml")
 TARGETS = ("duckdb", "postgres")
 LAND_SCOPES = ("all", "configured")
+# dim_instruments' accepted_values test holds the same list.
+INSTRUMENT_TYPES = ("stock", "etf")
+INSTRUMENT_KEYS = {"ticker", "name", "type", "exchange", "sector", "active", "previous_tickers"}
+PIPELINE_KEYS = {
+    "dataset",
+    "start_date",
+    "lookback_days",
+    "download_workers",
+    "load_connections",
+    "cache_dir",
+    "land_scope",
+    "lake_location",
+    "min_coverage_pct",
+}
+S3_KEYS = {
+    "endpoint",
+    "bucket",
+    "prefix",
+    "access_key",
+    "secret_key",
+    "max_attempts",
+    "connect_timeout_seconds",
+    "read_timeout_seconds",
+}
 
 
 class Secret:
@@ -65,6 +91,7 @@ class PipelineConfig:
     land_scope: str
     load_connections: int = 2
     lake_location: str = "lake"
+    min_coverage_pct: float = 95.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,7 @@ class DatabaseConfig:
     duckdb_path: Path
     postgres: PostgresConfig
     landing_schema: str = "landing"
+    analytics_schema: str = "analytics"
 
 
 @dataclass(frozen=True)
@@ -150,20 +178,6 @@ class Config:
         return problems
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file; comments and blank lines are skipped."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
-
-
 def substitute(value: Any, env: dict[str, str], where: str) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
     if isinstance(value, dict):
@@ -186,13 +200,17 @@ def substitute(value: Any, env: dict[str, str], where: str) -> Any:
     return _VARIABLE.sub(replace, value)
 
 
-def load_config(config_dir: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Read, substitute and validate the four config files; raise ConfigError naming what to fix."""
+def load_config(
+    config_dir: str | Path | None = None, environ: dict[str, str] | None = None, dotenv: Path | None = None
+) -> Config:
+    """Read, substitute and validate the config files; raise ConfigError naming what to fix. A dotenv file (the
+    CLI passes ./.env; tests pass none) fills in what the environment does not set: the environment wins."""
     env = dict(os.environ if environ is None else environ)
+    if dotenv is not None and dotenv.is_file():
+        env = {**{k: v for k, v in dotenv_values(dotenv).items() if v is not None}, **env}
     config_dir = Path(config_dir or env.get("TBP_CONFIG_DIR") or "config")
     if not config_dir.is_dir():
         raise ConfigError(f"config folder '{config_dir}' does not exist (set TBP_CONFIG_DIR or --config-dir)")
-    env = {**read_dotenv(Path(".env")), **env}
     raw = {name: _read_yaml(config_dir / name, env) for name in CONFIG_FILES}
     instruments, groups = _instruments(raw["instruments.yml"])
     target = env.get("TBP_TARGET") or "duckdb"
@@ -233,10 +251,20 @@ def _read_yaml(path: Path, env: dict[str, str]) -> dict[str, Any]:
     return substitute(data, env, f"{path.name}:")
 
 
-def _section(data: dict[str, Any], file: str, name: str) -> dict[str, Any]:
+def _check_keys(mapping: dict[str, Any], where: str, allowed: set[str]) -> None:
+    """A key the pipeline does not read is a typo until proven otherwise: name it and the nearest valid one."""
+    for key in mapping:
+        if key not in allowed:
+            nearest = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean '{nearest[0]}'?)" if nearest else f" (valid keys: {', '.join(sorted(allowed))})"
+            raise ConfigError(f"{where}: unknown key '{key}'{hint}")
+
+
+def _section(data: dict[str, Any], file: str, name: str, keys: set[str]) -> dict[str, Any]:
     section = data.get(name)
     if not isinstance(section, dict):
         raise ConfigError(f"{file}: missing section '{name}'")
+    _check_keys(section, f"{file}: {name}", keys)
     return section
 
 
@@ -254,6 +282,17 @@ def _positive_int(section: dict[str, Any], file: str, key: str, default: int | N
         raise ConfigError(f"{file}: key '{key}' must be a positive integer, not '{value}'") from None
     if number <= 0:
         raise ConfigError(f"{file}: key '{key}' must be a positive integer, not '{value}'")
+    return number
+
+
+def _percent(section: dict[str, Any], file: str, key: str, default: float) -> float:
+    value = section.get(key, default)
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 100:
+        raise ConfigError(f"{file}: key '{key}' must be a percentage from 0 to 100, not '{value}'")
     return number
 
 
@@ -276,6 +315,7 @@ def validate_ticker(ticker: str, where: str = "ticker") -> str:
 
 def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str, tuple[str, ...]]]:
     file = "instruments.yml"
+    _check_keys(data, file, {"instruments", "groups"})
     entries = data.get("instruments")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{file}: 'instruments' must be a non-empty list")
@@ -284,9 +324,12 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
         where = f"{file}: instruments[{index}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a mapping with ticker, name, type, exchange, sector")
+        _check_keys(entry, where, INSTRUMENT_KEYS)
         missing = [k for k in ("ticker", "name", "type", "exchange", "sector") if entry.get(k) in (None, "")]
         if missing:
             raise ConfigError(f"{where} is missing {', '.join(missing)}")
+        if entry["type"] not in INSTRUMENT_TYPES:
+            raise ConfigError(f"{where}.type is '{entry['type']}'; the models accept {', '.join(INSTRUMENT_TYPES)}")
         active = entry.get("active", True)
         if not isinstance(active, bool):
             raise ConfigError(f"{where}.active must be true or false, not '{active}'")
@@ -321,7 +364,8 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
 
 def _pipeline(data: dict[str, Any]) -> PipelineConfig:
     file = "pipeline.yml"
-    section = _section(data, file, "pipeline")
+    _check_keys(data, file, {"pipeline"})
+    section = _section(data, file, "pipeline", PIPELINE_KEYS)
     land_scope = str(section.get("land_scope", "all"))
     if land_scope not in LAND_SCOPES:
         raise ConfigError(f"{file}: key 'land_scope' must be one of {', '.join(LAND_SCOPES)}, not '{land_scope}'")
@@ -334,12 +378,14 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
         land_scope=land_scope,
         load_connections=_positive_int(section, file, "load_connections", 2),
         lake_location=str(section.get("lake_location") or "lake"),
+        min_coverage_pct=_percent(section, file, "min_coverage_pct", 95),
     )
 
 
 def _s3(data: dict[str, Any]) -> S3Config:
     file = "s3.yml"
-    section = _section(data, file, "s3")
+    _check_keys(data, file, {"s3"})
+    section = _section(data, file, "s3", S3_KEYS)
     return S3Config(
         endpoint=str(_required(section, file, "endpoint")),
         bucket=str(_required(section, file, "bucket")),
@@ -354,7 +400,8 @@ def _s3(data: dict[str, Any]) -> S3Config:
 
 def _api(data: dict[str, Any]) -> ApiConfig:
     file = "api.yml"
-    section = _section(data, file, "api")
+    _check_keys(data, file, {"api"})
+    section = _section(data, file, "api", {"base_url", "key", "source", "lookback_days"})
     return ApiConfig(
         base_url=str(_required(section, file, "base_url")).rstrip("/"),
         key=Secret(str(section.get("key") or "")),
@@ -365,12 +412,16 @@ def _api(data: dict[str, Any]) -> ApiConfig:
 
 def _database(data: dict[str, Any]) -> DatabaseConfig:
     file = "database.yml"
-    section = _section(data, file, "database")
-    duck = _section(section, file, "duckdb")
-    pg = _section(section, file, "postgres")
-    schema = str(section.get("landing_schema") or "landing")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
-        raise ConfigError(f"{file}: key 'landing_schema' must be a lower-case SQL identifier, not '{schema}'")
+    _check_keys(data, file, {"database"})
+    section = _section(data, file, "database", {"duckdb", "postgres", "landing_schema", "analytics_schema"})
+    duck = _section(section, file, "duckdb", {"path"})
+    pg = _section(section, file, "postgres", {"host", "port", "dbname", "user", "password", "lock_timeout_seconds"})
+    schemas = {
+        key: str(section.get(key) or key.removesuffix("_schema")) for key in ("landing_schema", "analytics_schema")
+    }
+    for key, schema in schemas.items():
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
+            raise ConfigError(f"{file}: key '{key}' must be a lower-case SQL identifier, not '{schema}'")
     return DatabaseConfig(
         duckdb_path=Path(str(_required(duck, file, "path"))),
         postgres=PostgresConfig(
@@ -381,5 +432,6 @@ def _database(data: dict[str, Any]) -> DatabaseConfig:
             password=Secret(str(pg.get("password") or "")),
             lock_timeout_seconds=_positive_int(pg, file, "lock_timeout_seconds", 60),
         ),
-        landing_schema=schema,
+        landing_schema=schemas["landing_schema"],
+        analytics_schema=schemas["analytics_schema"],
     )

@@ -8,6 +8,8 @@ import os
 import sys
 from datetime import UTC, datetime
 
+from extract.errors import ConfigError
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -23,9 +25,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+FORMATS = ("text", "json")
+
+
 def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("LOG_FORMAT") or "text").lower()
+    if level not in LEVELS:
+        raise ConfigError(f"LOG_LEVEL (or --log-level) is '{level}'; use one of {', '.join(LEVELS)}")
+    if fmt not in FORMATS:
+        raise ConfigError(f"LOG_FORMAT (or --log-format) is '{fmt}'; use one of {', '.join(FORMATS)}")
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

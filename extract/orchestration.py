@@ -78,11 +78,13 @@ def prefetch(cfg: Config, start: date, end: date, source: Source | None = None) 
 def publish_lake(cfg: Config, location: str | None = None):
     """The marts into the Parquet lake (lake_location, or `location`): what a build is followed by."""
     from extract.lake import open_lake, publish
-    from extract.status import ANALYTICS_SCHEMA
 
     with open_warehouse(cfg, read_only=True) as warehouse:
         result = publish(
-            warehouse, open_lake(location or cfg.pipeline.lake_location, cfg.s3), ANALYTICS_SCHEMA, cfg.pipeline.dataset
+            warehouse,
+            open_lake(location or cfg.pipeline.lake_location, cfg.s3),
+            cfg.database.analytics_schema,
+            cfg.pipeline.dataset,
         )
     log.info("%s", result.line())
     return result

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from extract.config import Config
 from extract.errors import WarehouseError
-from extract.status import ANALYTICS_SCHEMA, query_warehouse
+from extract.run import open_warehouse
 
 
 def _month(day: date) -> str:
@@ -75,16 +75,18 @@ def write_report(cfg: Config, out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     try:
-        bars = query_warehouse(
-            cfg, f"select ticker, trade_date, close from {ANALYTICS_SCHEMA}.fct_daily_bars order by ticker, trade_date"
-        )
-        loaded = [
-            r[0]
-            for r in query_warehouse(
-                cfg, f"select distinct file_date from {cfg.database.landing_schema}.load_manifest order by file_date"
+        with open_warehouse(cfg, read_only=True) as warehouse:
+            bars = warehouse.execute(
+                f"select ticker, trade_date, close from {cfg.database.analytics_schema}.fct_daily_bars "
+                "order by ticker, trade_date"
             )
-        ]
-    except Exception as exc:  # noqa: BLE001 - a missing model means dbt has not built yet
+            loaded = [
+                day
+                for (day,) in warehouse.execute(
+                    f"select distinct file_date from {cfg.database.landing_schema}.load_manifest order by file_date"
+                )
+            ]
+    except WarehouseError as exc:
         raise WarehouseError(
             f"cannot read fct_daily_bars from the {cfg.target} warehouse ({exc}): run `make build`"
         ) from None

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 from extract.config import Config
-
-ANALYTICS_SCHEMA = "analytics"
+from extract.errors import WarehouseError
+from extract.run import open_warehouse
 
 
 @dataclass(frozen=True)
@@ -26,65 +26,80 @@ class WarehouseStatus:
     last_run: dict | None = None
     quarantined_rows: int = 0
     quarantined_files: int = 0
+    warnings: list[str] = field(default_factory=list)  # what the last run reported (vanished or refused keys)
     problems: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def fail(self, exit_code: int, problem: str) -> WarehouseStatus:
+        self.problems.append(problem)
+        self.exit_code = max(self.exit_code, exit_code)
+        return self
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def query_warehouse(cfg: Config, sql: str) -> list[tuple]:
-    if cfg.target == "postgres":
-        from extract.land.postgres import connect
-
-        with connect(cfg.database.postgres) as conn:
-            return conn.execute(sql).fetchall()
-    import duckdb
-
-    with duckdb.connect(str(cfg.database.duckdb_path), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
+LAST_RUN_COLUMNS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "files_loaded",
+    "files_failed",
+    "rows_landed",
+    "message",
+)
 
 
 def warehouse_status(cfg: Config) -> WarehouseStatus:
+    """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
+    cannot be opened), 1 when a ticker's coverage is under min_coverage_pct or the last run did not succeed."""
     status = WarehouseStatus()
     if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
-        status.problems.append(f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
-        return status
-    try:
-        rows = query_warehouse(
-            cfg,
-            "select ticker, first_session, last_session, sessions_present, sessions_missing, coverage_pct "
-            f"from {ANALYTICS_SCHEMA}.fct_ticker_coverage order by ticker",
-        )
-        status.tickers = [
-            TickerStatus(r[0], r[1], r[2], int(r[3]), int(r[4]), None if r[5] is None else float(r[5])) for r in rows
-        ]
-        quarantine = query_warehouse(
-            cfg, f"select count(*), count(distinct source_key) from {ANALYTICS_SCHEMA}.fct_quarantined_bars"
-        )
-        status.quarantined_rows, status.quarantined_files = (int(value) for value in quarantine[0])
-    except Exception as exc:  # noqa: BLE001 - any missing table means dbt has not built yet
-        status.problems.append(f"dbt models not built yet ({type(exc).__name__}): run `make build`")
-    schema = cfg.database.landing_schema
-    try:
-        runs = query_warehouse(
-            cfg,
-            "select run_id, started_at, finished_at, outcome, files_loaded, files_failed, rows_landed, message "
-            f"from {schema}.extract_runs order by started_at desc limit 1",
-        )
-    except Exception:  # noqa: BLE001 - no extract has run yet
-        runs = []
+        return status.fail(3, f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
+    with open_warehouse(cfg, read_only=True) as warehouse:
+        landing, analytics = cfg.database.landing_schema, cfg.database.analytics_schema
+        try:
+            rows = warehouse.execute(
+                "select ticker, first_session, last_session, sessions_present, sessions_missing, coverage_pct "
+                f"from {analytics}.fct_ticker_coverage order by ticker"
+            )
+            [quarantine] = warehouse.execute(
+                f"select count(*), count(distinct source_key) from {analytics}.fct_quarantined_bars"
+            )
+        except WarehouseError:
+            status.fail(3, f"dbt models not built yet in schema {analytics}: run `make build`")
+        else:
+            status.tickers = [
+                TickerStatus(r[0], r[1], r[2], int(r[3]), int(r[4]), None if r[5] is None else float(r[5]))
+                for r in rows
+            ]
+            status.quarantined_rows, status.quarantined_files = (int(value) for value in quarantine)
+        try:
+            runs = warehouse.execute(
+                f"select {', '.join(LAST_RUN_COLUMNS)} from {landing}.extract_runs order by started_at desc limit 1"
+            )
+            if runs:
+                status.warnings = [
+                    warning
+                    for (warning,) in warehouse.execute(
+                        f"select warning from {landing}.run_warnings where run_id = {warehouse.placeholder}",
+                        [runs[0][0]],
+                    )
+                ]
+        except WarehouseError:
+            runs = []
     if runs:
-        keys = (
-            "run_id",
-            "started_at",
-            "finished_at",
-            "outcome",
-            "files_loaded",
-            "files_failed",
-            "rows_landed",
-            "message",
-        )
         status.last_run = {
-            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(keys, runs[0], strict=True)
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(LAST_RUN_COLUMNS, runs[0], strict=True)
         }
+        if status.last_run["outcome"] != "success":
+            status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
+    for ticker in status.tickers:
+        if ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
+            status.fail(
+                1,
+                f"{ticker.ticker}: coverage {ticker.coverage_pct:.2f} % is under {cfg.pipeline.min_coverage_pct} % "
+                f"({ticker.sessions_missing} sessions missing)",
+            )
     return status

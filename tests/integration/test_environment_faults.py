@@ -1,5 +1,6 @@
 """Faults of the machine around the pipeline: one line naming the path and the way out, the documented exit code."""
 
+import shutil
 import subprocess
 import sys
 
@@ -73,3 +74,39 @@ def test_missing_s3_keys_in_run_give_the_projects_message_not_botos(invoke, smal
     result = invoke("run", *WINDOW, TBP_SOURCE="s3://flatfiles", AWS_ACCESS_KEY_ID="ambient", AWS_SECRET_ACCESS_KEY="x")
     assert result.exit_code == 2
     assert "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set" in one_line_error(result)
+
+
+def test_an_unknown_log_level_is_one_line_and_exit_2(invoke):
+    result = invoke("status", LOG_LEVEL="LOUD")
+    assert result.exit_code == 2
+    assert (
+        one_line_error(result)
+        == "error: LOG_LEVEL (or --log-level) is 'LOUD'; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )
+
+
+def test_check_config_reaches_the_warehouse_and_warns_of_a_future_start(invoke, tmp_path):
+    unreachable = invoke("check-config", "--target", "postgres", TBP_SOURCE=str(tmp_path), DB_PORT="1")
+    assert unreachable.exit_code == 3 and "cannot connect to PostgreSQL at" in unreachable.output
+    damaged = tmp_path / "damaged.duckdb"
+    damaged.write_bytes(b"not a database" * 100)
+    broken = invoke("check-config", TBP_SOURCE=str(tmp_path), DUCKDB_PATH=str(damaged), TBP_START_DATE="2999-01-01")
+    assert broken.exit_code == 3 and f"cannot open {damaged}" in broken.output
+    assert "warning: start_date 2999-01-01 is in the future" in broken.output
+
+
+def test_status_exit_codes_tell_cron_what_is_wrong(invoke, small_mirror, tmp_path, run_dbt, base_env):
+    missing = invoke("status")
+    assert missing.exit_code == 3 and "no warehouse at" in missing.output
+    invoke("run", "--start", "2024-01-02", "--end", "2024-01-31", TBP_SOURCE=str(small_mirror))
+    not_built = invoke("status")
+    assert not_built.exit_code == 3 and "dbt models not built yet" in not_built.output
+    run_dbt(["build"], base_env)
+    assert invoke("status").exit_code == 0
+    broken = tmp_path / "broken-mirror"
+    shutil.copytree(small_mirror, broken)
+    day_file = next(broken.rglob("2024-02-01.csv.gz"))
+    day_file.write_bytes(day_file.read_bytes()[:-20])
+    invoke("run", "--start", "2024-01-02", "--end", "2024-02-29", TBP_SOURCE=str(broken))
+    failed = invoke("status")
+    assert failed.exit_code == 1 and "the last run ended failed" in failed.output

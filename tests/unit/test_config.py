@@ -66,7 +66,7 @@ def test_invalid_tickers_are_refused(ticker):
         ("instruments.yml", "instruments:\n  - {ticker: AAPL, name: n}\n", "is missing type, exchange, sector"),
         (
             "instruments.yml",
-            "instruments:\n  - {ticker: AAPL, name: n, type: s, exchange: X, sector: S}\ngroups:\n  g: [MSFT]\n",
+            "instruments:\n  - {ticker: AAPL, name: n, type: stock, exchange: X, sector: S}\ngroups:\n  g: [MSFT]\n",
             "group 'g' names tickers not in instruments: MSFT",
         ),
         ("database.yml", "database: [1]\n", "missing section 'database'"),
@@ -105,7 +105,7 @@ def test_secrets_never_show_in_reprs(make_config):
 def test_dotenv_is_read_when_present_and_environment_wins(config_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("# comment\nexport DB_NAME=from_dotenv\nDB_USER='dotenv_user'\n")
-    cfg = load_config(config_dir, {"DB_USER": "shell_user"})
+    cfg = load_config(config_dir, {"DB_USER": "shell_user"}, dotenv=Path(".env"))
     assert cfg.database.postgres.dbname == "from_dotenv"
     assert cfg.database.postgres.user == "shell_user"
 
@@ -114,3 +114,52 @@ def test_environment_problems_are_reported(make_config, tmp_path):
     assert "POLYGON_S3_ACCESS_KEY" in make_config(TBP_SOURCE="s3://flatfiles").validate_environment()[0]
     assert "neither s3://" in make_config(TBP_SOURCE=str(tmp_path / "missing")).validate_environment()[0]
     assert make_config(TBP_SOURCE=str(tmp_path)).validate_environment() == []
+
+
+def test_a_dotenv_in_the_working_directory_never_reaches_a_caller_that_did_not_ask(config_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("TBP_TARGET=postgres\nDB_NAME=leaked\n")
+    cfg = load_config(config_dir, {"DUCKDB_PATH": "x.duckdb"})
+    assert cfg.target == "duckdb" and cfg.database.postgres.dbname == "tickerbars"
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        (
+            "pipeline.yml",
+            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  lookback_day: 3\n",
+            "pipeline.yml: pipeline: unknown key 'lookback_day' (did you mean 'lookback_days'?)",
+        ),
+        (
+            "s3.yml",
+            "s3:\n  endpoint: e\n  bucket: b\n  prefix: p\n  secret_kye: x\n",
+            "s3.yml: s3: unknown key 'secret_kye' (did you mean 'secret_key'?)",
+        ),
+        (
+            "database.yml",
+            "database:\n  duckdb: {path: x}\n  postgres: {dbname: d, user: u, passwrd: p}\n",
+            "database.yml: postgres: unknown key 'passwrd' (did you mean 'password'?)",
+        ),
+        (
+            "instruments.yml",
+            "instruments:\n  - {ticker: AAPL, name: n, type: stock, exchange: X, sector: S, activ: true}\n",
+            "instruments.yml: instruments[0]: unknown key 'activ' (did you mean 'active'?)",
+        ),
+        (
+            "instruments.yml",
+            "instruments:\n  - {ticker: AAPL, name: n, type: fund, exchange: X, sector: S}\n",
+            "instruments.yml: instruments[0].type is 'fund'; the models accept stock, etf",
+        ),
+        (
+            "pipeline.yml",
+            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  min_coverage_pct: 120\n",
+            "pipeline.yml: key 'min_coverage_pct' must be a percentage from 0 to 100, not '120'",
+        ),
+    ],
+)
+def test_typos_and_values_the_models_refuse_are_named_with_the_way_out(config_dir, base_env, file, text, message):
+    (config_dir / file).write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir, base_env)
+    assert str(error.value) == message
