@@ -195,3 +195,28 @@ def test_coverage_below_the_threshold_fails_the_build(make_config, mirror, base_
     assert [(missing, float(pct)) for missing, pct in coverage] == [(3, round(100 * 38 / 41, 2))]
     passing = run_dbt(["build", "--vars", "{min_coverage_pct: 90}"], base_env, check=False)
     assert passing.returncode == 0
+
+
+def test_schemas_lookback_and_threshold_set_once_reach_the_extractor_and_dbt(
+    make_config, small_mirror, base_env, run_dbt, tmp_path
+):
+    env = {
+        **base_env,
+        "TBP_LANDING_SCHEMA": "raw_files",
+        "TBP_ANALYTICS_SCHEMA": "marts",
+        "TBP_LOOKBACK_DAYS": "3",
+        "TBP_MIN_COVERAGE_PCT": "99.5",
+    }
+    cfg = make_config(**env, TBP_SOURCE=str(small_mirror))
+    run_extract(cfg, RunOptions(start=SMALL_START, end=date(2024, 1, 31)))
+    run_dbt(["build"], env)
+    assert warehouse_rows(env, "select count(*) from marts.fct_daily_bars") == [(12 * 21,)]
+    assert warehouse_rows(env, "select count(*) from raw_files.load_manifest") == [(21,)]
+    status = warehouse_status(cfg)
+    assert status.exit_code == 0 and len(status.tickers) == 12
+    run_extract(cfg, WHOLE_RANGE)
+    run_dbt(["build", "--select", "fct_daily_bars"], env)
+    compiled = next((tmp_path / "dbt_target" / "compiled").rglob("fct_daily_bars.sql")).read_text()
+    assert "cast(-3 as bigint) * interval 1 day" in " ".join(compiled.split())
+    test_sql = next((tmp_path / "dbt_target" / "compiled").rglob("at_least_fct_ticker_coverage*.sql")).read_text()
+    assert "99.5" in test_sql
