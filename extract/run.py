@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from extract.calendar import early_closes, sessions
 from extract.config import Config, validate_ticker
 from extract.errors import (
     ConfigError,
@@ -158,12 +159,22 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
                 for run_id in warehouse.abandon_stale_runs():
                     log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
                 warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
+                first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
+                warehouse.write_sessions(sessions(first, last), early_closes(first, last))
             plan = make_plan(listing.files, warehouse.manifest(), tickers, listed_range=(start, end))
             summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
-            summary.warnings = listing.refused + [
-                f"{key}: loaded before but no longer listed by the source; its landed rows are kept"
-                for key in plan.vanished
-            ]
+            summary.warnings = (
+                [
+                    f"--tickers {ticker}: not in instruments.yml; it lands, but dbt builds no bars for it until "
+                    "it is configured"
+                    for ticker in sorted(set(options.tickers) - set(cfg.all_tickers()))
+                ]
+                + listing.refused
+                + [
+                    f"{key}: loaded before but no longer listed by the source; its landed rows are kept"
+                    for key in plan.vanished
+                ]
+            )
             log.info(
                 "listed %d files, %d already loaded, plan %s", len(listing.files), plan.already_loaded, summary.planned
             )

@@ -26,6 +26,8 @@ class WarehouseStatus:
     last_run: dict | None = None
     quarantined_rows: int = 0
     quarantined_files: int = 0
+    missing_sessions: list[date] = field(default_factory=list)  # exchange sessions without a day file
+    off_session_files: list[str] = field(default_factory=list)  # day files dated on no session
     warnings: list[str] = field(default_factory=list)  # what the last run reported (vanished or refused keys)
     problems: list[str] = field(default_factory=list)
     exit_code: int = 0
@@ -53,7 +55,8 @@ LAST_RUN_COLUMNS = (
 
 def warehouse_status(cfg: Config) -> WarehouseStatus:
     """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
-    cannot be opened), 1 when a ticker's coverage is under min_coverage_pct or the last run did not succeed."""
+    cannot be opened); 1 when an exchange session has no day file, a file is dated on no session, a ticker's
+    coverage is under min_coverage_pct, or the last run did not succeed."""
     status = WarehouseStatus()
     if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
         return status.fail(3, f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
@@ -67,6 +70,9 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
             [quarantine] = warehouse.execute(
                 f"select count(*), count(distinct source_key) from {analytics}.fct_quarantined_bars"
             )
+            gaps = warehouse.execute(
+                f"select session_date, reason, source_key from {analytics}.fct_missing_sessions order by 1"
+            )
         except WarehouseError:
             status.fail(3, f"dbt models not built yet in schema {analytics}: run `make build`")
         else:
@@ -75,6 +81,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
                 for r in rows
             ]
             status.quarantined_rows, status.quarantined_files = (int(value) for value in quarantine)
+            status.missing_sessions = [day for day, reason, _key in gaps if reason == "no_file"]
+            status.off_session_files = [key for _day, reason, key in gaps if reason == "not_a_session"]
         try:
             runs = warehouse.execute(
                 f"select {', '.join(LAST_RUN_COLUMNS)} from {landing}.extract_runs order by started_at desc limit 1"
@@ -95,6 +103,12 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         }
         if status.last_run["outcome"] != "success":
             status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
+    if status.missing_sessions:
+        shown = ", ".join(str(day) for day in status.missing_sessions[:5])
+        more = f" and {len(status.missing_sessions) - 5} more" if len(status.missing_sessions) > 5 else ""
+        status.fail(1, f"{len(status.missing_sessions)} exchange sessions have no day file: {shown}{more}")
+    for key in status.off_session_files:
+        status.fail(1, f"{key}: dated on a day the exchange does not trade")
     for ticker in status.tickers:
         if ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
             status.fail(

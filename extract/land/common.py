@@ -51,6 +51,8 @@ def landing_ddl(schema: str) -> list[str]:
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
         f"alter table {schema}.instruments add column if not exists previous_tickers text",
+        f"""create table if not exists {schema}.sessions (
+            session_date date primary key, early_close boolean not null)""",
         f"""create table if not exists {schema}.reference_fetches (
             fetch_id bigint primary key, dataset text not null, ticker text not null, request text not null,
             window_start date, pages bigint not null, records bigint not null,
@@ -259,6 +261,19 @@ class Warehouse:
                 (
                     f"insert into {self.schema}.instruments ({INSTRUMENT_COLUMNS}) values ({self._values(8)})",
                     instrument_rows(instruments, now),
+                ),
+            ]
+        )
+
+    def write_sessions(self, sessions: list[date], early_closes: set[date]) -> None:
+        """The exchange's sessions over the range the data may cover, replaced whole: what coverage is measured
+        against (a session with no file at all is a gap, not a day off)."""
+        self.write_together(
+            [
+                (f"delete from {self.schema}.sessions", [[]]),
+                (
+                    f"insert into {self.schema}.sessions values ({self._values(2)})",
+                    [[day, day in early_closes] for day in sessions],
                 ),
             ]
         )

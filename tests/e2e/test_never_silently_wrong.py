@@ -12,6 +12,7 @@ import yaml
 
 from extract.run import RunOptions, run_extract
 from extract.sources import day_file_key
+from extract.status import warehouse_status
 from tests.conftest import (
     CONFIGURED,
     LOADS_NOT_MATCHING_THEIR_ROWS,
@@ -248,3 +249,26 @@ def test_a_key_gone_from_the_listing_is_reported_and_its_rows_kept(make_config, 
     assert warehouse_rows(env, f"select count(*) from landing.day_aggs where file_date = '{SESSIONS[2]}'") == [
         (len(CONFIGURED),)
     ]
+
+
+def test_a_session_without_a_file_and_a_weekend_file_show_in_coverage_and_status(
+    make_config, mini_mirror, target_env, run_dbt
+):
+    env = target_env
+    (mini_mirror / day_file_key(PREFIX, SESSIONS[2])).unlink()
+    saturday = date(2024, 1, 6)
+    write_day_file(mini_mirror, saturday, [bar_line(t, saturday) for t in CONFIGURED])
+    cfg = make_config(**env, TBP_SOURCE=str(mini_mirror))
+    run_extract(cfg, WINDOW)
+    build = run_dbt(["build"], env)
+    assert "fct_missing_sessions" in build.stdout and "WARN=" in build.stdout
+    gaps = warehouse_rows(env, "select session_date, reason from analytics.fct_missing_sessions order by 1")
+    assert gaps == [(SESSIONS[2], "no_file"), (saturday, "not_a_session")]
+    coverage = warehouse_rows(
+        env, "select distinct sessions_expected, sessions_missing from analytics.fct_ticker_coverage"
+    )
+    assert coverage == [(len(SESSIONS), 1)]
+    status = warehouse_status(cfg)
+    assert status.exit_code == 1 and status.missing_sessions == [SESSIONS[2]]
+    assert f"1 exchange sessions have no day file: {SESSIONS[2]}" in status.problems
+    assert any("dated on a day the exchange does not trade" in p for p in status.problems)

@@ -2,7 +2,7 @@ import gzip
 from datetime import date
 from pathlib import Path
 
-from extract.calendar import is_session, nyse_holidays, sessions
+from extract.calendar import early_closes, is_session, sessions
 from extract.demo import DemoSpec, window_start_ns, write_demo_mirror
 from tests.conftest import CONFIGURED, read_mirror_rows
 
@@ -15,14 +15,24 @@ def test_window_start_is_new_york_midnight_as_in_the_real_files():
     assert window_start_ns(date(2019, 8, 12)) == 1565582400000000000
 
 
-def test_the_session_calendar_skips_weekends_and_market_holidays():
-    assert date(2024, 3, 29) in nyse_holidays(2024)  # Good Friday
-    assert date(2024, 6, 19) in nyse_holidays(2024)  # Juneteenth
-    assert date(2021, 12, 24) in nyse_holidays(2021)  # Christmas on a Saturday
-    assert date(2021, 12, 31) not in nyse_holidays(2022)  # New Year's Day on a Saturday is not observed
-    assert date(2025, 1, 9) in nyse_holidays(2025)
+def test_the_session_calendar_skips_weekends_holidays_and_historic_closures():
+    holidays = [
+        date(2024, 3, 29),  # Good Friday
+        date(2024, 6, 19),  # Juneteenth
+        date(2021, 12, 24),  # Christmas on a Saturday, observed on Friday
+        date(2025, 1, 9),  # national day of mourning (Carter)
+        date(2018, 12, 5),  # national day of mourning (G. H. W. Bush)
+        date(2012, 10, 29),  # Hurricane Sandy
+        date(2012, 10, 30),
+        date(2001, 9, 11),  # 9/11, closed to 2001-09-14
+        date(2001, 9, 14),
+        date(2007, 1, 2),  # national day of mourning (Ford): no hand-written rule knew it
+    ]
+    assert not any(is_session(day) for day in holidays)
+    assert is_session(date(2021, 12, 31))  # New Year's Day on a Saturday is not observed on Friday
     assert not is_session(date(2024, 3, 9)) and is_session(date(2024, 3, 7))
     assert len(sessions(date(2024, 1, 1), date(2024, 12, 31))) == 252
+    assert early_closes(date(2024, 11, 1), date(2024, 12, 31)) == {date(2024, 11, 29), date(2024, 12, 24)}
 
 
 def test_the_sessions_match_the_real_november_2025_listing():

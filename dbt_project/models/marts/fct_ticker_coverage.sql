@@ -1,9 +1,14 @@
-{#- Per configured ticker: sessions with a bar against sessions loaded since its first bar. -#}
+{#-
+    Per active configured instrument: sessions with a bar against the exchange's sessions from its first bar to the
+    last session the data covers (the newest day file's date). A session with no file at all counts as missing.
+-#}
 with
 
+-- bars on sessions only: a file dated on a weekend is listed in fct_missing_sessions, not counted here
 bars as (
 
     select * from {{ ref('fct_daily_bars') }}
+    where trade_date in (select session_date from {{ ref('stg_reference__sessions') }})
 
 ),
 
@@ -14,9 +19,15 @@ instruments as (
 
 ),
 
-loaded_sessions as (
+sessions as (
 
-    select distinct file_date as session_date
+    select * from {{ ref('stg_reference__sessions') }}
+
+),
+
+data_range as (
+
+    select max(file_date) as last_file_date
     from {{ ref('int_files__current_versions') }}
 
 ),
@@ -37,10 +48,13 @@ expected as (
 
     select
         present.ticker,
-        count(*) as sessions_loaded
+        count(*) as sessions_expected
     from present
-    inner join loaded_sessions
-        on present.first_session <= loaded_sessions.session_date
+    cross join data_range
+    inner join sessions
+        on
+            present.first_session <= sessions.session_date
+            and data_range.last_file_date >= sessions.session_date
     group by present.ticker
 
 )
@@ -50,11 +64,11 @@ select
     present.first_session,
     present.last_session,
     coalesce(present.sessions_present, 0) as sessions_present,
-    coalesce(expected.sessions_loaded, 0) as sessions_loaded,
-    coalesce(expected.sessions_loaded, 0) - coalesce(present.sessions_present, 0) as sessions_missing,
+    coalesce(expected.sessions_expected, 0) as sessions_expected,
+    coalesce(expected.sessions_expected, 0) - coalesce(present.sessions_present, 0) as sessions_missing,
     case
-        when expected.sessions_loaded > 0
-            then round(cast(100.0 * present.sessions_present / expected.sessions_loaded as numeric), 2)
+        when expected.sessions_expected > 0
+            then round(cast(100.0 * present.sessions_present / expected.sessions_expected as numeric), 2)
     end as coverage_pct
 from instruments
 left join present on instruments.ticker = present.ticker

@@ -1,0 +1,55 @@
+{#-
+    The whole market's gaps: every exchange session between the first and the newest day file that has no file
+    (never published, withdrawn, not yet loaded), and every day file whose date is not a session (a weekend).
+-#}
+with
+
+files as (
+
+    select * from {{ ref('int_files__current_versions') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('stg_reference__sessions') }}
+
+),
+
+data_range as (
+
+    select
+        min(file_date) as first_file_date,
+        max(file_date) as last_file_date
+    from files
+
+),
+
+sessions_without_file as (
+
+    select
+        sessions.session_date,
+        'no_file' as reason,
+        cast(null as text) as source_key
+    from sessions
+    cross join data_range
+    where
+        sessions.session_date between data_range.first_file_date and data_range.last_file_date
+        and sessions.session_date not in (select files.file_date from files)
+
+),
+
+files_off_session as (
+
+    select
+        files.file_date as session_date,
+        'not_a_session' as reason,
+        files.source_key
+    from files
+    where files.file_date not in (select sessions.session_date from sessions)
+
+)
+
+select * from sessions_without_file
+union all
+select * from files_off_session

@@ -1,0 +1,19 @@
+with
+
+source as (
+
+    select * from {{ source('reference', 'sessions') }}
+
+),
+
+renamed as (
+
+    select
+        session_date,
+        early_close as is_early_close
+
+    from source
+
+)
+
+select * from renamed
