@@ -10,6 +10,15 @@ DEMO_START ?= 2023-01-01
 DEMO_END ?= 2024-12-31
 EXTRACT_ARGS ?=
 
+# .env fills in what the shell does not set, for every target alike (the CLI reads it too, dbt through make):
+# each KEY=value line becomes `KEY ?= value`, so the shell's environment still wins.
+ifneq ($(wildcard .env),)
+.cache/dotenv.mk: .env
+	@mkdir -p .cache
+	@sed -n -e "s/^[[:space:]]*\(export[[:space:]]\+\)\{0,1\}\([A-Za-z_][A-Za-z0-9_]*\)=[\"']\{0,1\}\([^\"']*\)[\"']\{0,1\}[[:space:]]*$$/\2 ?= \3\nexport \2/p" .env > $@
+include .cache/dotenv.mk
+endif
+
 export TBP_TARGET ?= duckdb
 export DUCKDB_PATH ?= warehouse/tbp.duckdb
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.

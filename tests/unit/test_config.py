@@ -163,3 +163,27 @@ def test_typos_and_values_the_models_refuse_are_named_with_the_way_out(config_di
     with pytest.raises(ConfigError) as error:
         load_config(config_dir, base_env)
     assert str(error.value) == message
+
+
+def make_variables(folder: Path, **environ: str) -> dict[str, str]:
+    """The variables make sees for the repository's Makefile run in folder (make -p prints them)."""
+    import os
+    import shutil
+    import subprocess
+
+    shutil.copy(Path(__file__).resolve().parents[2] / "Makefile", folder / "Makefile")
+    printed = subprocess.run(
+        ["make", "-pn", "help"], cwd=folder, capture_output=True, text=True, env={"PATH": os.environ["PATH"], **environ}
+    ).stdout
+    return dict(line.split(" = ", 1) for line in printed.splitlines() if " = " in line and line[:1].isupper())
+
+
+def test_make_takes_dotenv_for_every_target_and_the_shell_still_wins(tmp_path):
+    (tmp_path / ".env").write_text("TBP_TARGET=postgres\nexport DB_NAME='from_dotenv'\n# note\nDB_USER=dotenv_user\n")
+    variables = make_variables(tmp_path, DB_USER="shell_user")
+    assert (variables["TBP_TARGET"], variables["DB_NAME"], variables["DB_USER"]) == (
+        "postgres",
+        "from_dotenv",
+        "shell_user",
+    )
+    assert make_variables(tmp_path, TBP_TARGET="duckdb")["TBP_TARGET"] == "duckdb"
