@@ -43,6 +43,7 @@ S3_KEYS = {
     "max_attempts",
     "connect_timeout_seconds",
     "read_timeout_seconds",
+    "ambient_credentials",
 }
 
 
@@ -72,6 +73,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class Instrument:
+    """A configured instrument; name, type, exchange and sector left empty come from the ticker overview."""
+
     ticker: str
     name: str
     type: str
@@ -104,6 +107,7 @@ class S3Config:
     max_attempts: int = 8
     connect_timeout_seconds: int = 10
     read_timeout_seconds: int = 60
+    ambient_credentials: bool = False  # opt-in: boto's own chain (~/.aws, AWS_*) when the keys above are empty
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ class Config:
         """Problems that stop a run in this environment, as sentences a user can act on."""
         problems = []
         if self.source.startswith("s3://") or not self.source:
-            if not self.s3.access_key or not self.s3.secret_key:
+            if (not self.s3.access_key or not self.s3.secret_key) and not self.s3.ambient_credentials:
                 problems.append(
                     "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set to read from S3 "
                     "(or set TBP_SOURCE to a local mirror folder)"
@@ -285,6 +289,13 @@ def _positive_int(section: dict[str, Any], file: str, key: str, default: int | N
     return number
 
 
+def _flag(section: dict[str, Any], file: str, key: str) -> bool:
+    value = str(section.get(key, "false")).strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"{file}: key '{key}' must be true or false, not '{value}'")
+    return value == "true"
+
+
 def _percent(section: dict[str, Any], file: str, key: str, default: float) -> float:
     value = section.get(key, default)
     try:
@@ -323,12 +334,11 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
     for index, entry in enumerate(entries):
         where = f"{file}: instruments[{index}]"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where} must be a mapping with ticker, name, type, exchange, sector")
+            raise ConfigError(f"{where} must be a mapping with at least a ticker")
         _check_keys(entry, where, INSTRUMENT_KEYS)
-        missing = [k for k in ("ticker", "name", "type", "exchange", "sector") if entry.get(k) in (None, "")]
-        if missing:
-            raise ConfigError(f"{where} is missing {', '.join(missing)}")
-        if entry["type"] not in INSTRUMENT_TYPES:
+        if entry.get("ticker") in (None, ""):
+            raise ConfigError(f"{where} is missing ticker")
+        if entry.get("type") not in (None, "", *INSTRUMENT_TYPES):
             raise ConfigError(f"{where}.type is '{entry['type']}'; the models accept {', '.join(INSTRUMENT_TYPES)}")
         active = entry.get("active", True)
         if not isinstance(active, bool):
@@ -339,10 +349,10 @@ def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str
         instruments.append(
             Instrument(
                 ticker=validate_ticker(str(entry["ticker"]), where),
-                name=str(entry["name"]),
-                type=str(entry["type"]),
-                exchange=str(entry["exchange"]),
-                sector=str(entry["sector"]),
+                name=str(entry.get("name") or ""),
+                type=str(entry.get("type") or ""),
+                exchange=str(entry.get("exchange") or ""),
+                sector=str(entry.get("sector") or ""),
                 active=active,
                 previous_tickers=tuple(validate_ticker(str(t), f"{where}.previous_tickers") for t in previous),
             )
@@ -395,6 +405,7 @@ def _s3(data: dict[str, Any]) -> S3Config:
         max_attempts=_positive_int(section, file, "max_attempts", 8),
         connect_timeout_seconds=_positive_int(section, file, "connect_timeout_seconds", 10),
         read_timeout_seconds=_positive_int(section, file, "read_timeout_seconds", 60),
+        ambient_credentials=_flag(section, file, "ambient_credentials"),
     )
 
 

@@ -36,10 +36,11 @@ class LakeTable:
     sort: tuple[str, ...]
     date_column: str | None = None
     compared: tuple[str, ...] | None = None
+    version_column: str | None = None  # the source file version of a row, counted in the manifest
 
 
 LAKE_TABLES = (
-    LakeTable("fct_daily_bars", ("ticker", "trade_date"), "trade_date"),
+    LakeTable("fct_daily_bars", ("ticker", "trade_date"), "trade_date", version_column="source_etag"),
     LakeTable("fct_daily_bars_adjusted", ("ticker", "trade_date"), "trade_date"),
     LakeTable("fct_corporate_actions", ("ticker", "event_date", "action_type", "cash_amount")),
     LakeTable("dim_instrument_tickers", ("ticker", "valid_from")),
@@ -182,25 +183,32 @@ def publish(warehouse, lake: LakeStore, schema: str, dataset: str) -> PublishRes
 
 
 def _fingerprints(warehouse, relation: str, table: LakeTable) -> dict[int | None, dict]:
-    """Per partition: rows, dates and a digest of every row (as the warehouse spells it: it changes with any value,
-    source version or load of the partition's rows)."""
+    """Per partition: rows, dates, source file versions and a digest of every row as the warehouse spells it
+    (it changes with any value, source version or load of the partition's rows)."""
     row = "cast(t as varchar)" if table.compared is None else f"concat_ws('|', {', '.join(table.compared)})"
     digest = f"md5(string_agg({row}, ',' order by {', '.join(f't.{c}' for c in table.sort)}))"
+    versions = f"count(distinct t.{table.version_column})" if table.version_column else "null"
     if table.date_column is None:
-        sql = f"select null, count(*), null, null, {digest} from {relation} t"
+        sql = f"select null, count(*), null, null, {digest}, {versions} from {relation} t"
     else:
         year = f"cast(extract(year from t.{table.date_column}) as integer)"
         sql = (
-            f"select {year}, count(*), min(t.{table.date_column}), max(t.{table.date_column}), {digest} "
-            f"from {relation} t group by 1"
+            f"select {year}, count(*), min(t.{table.date_column}), max(t.{table.date_column}), {digest}, "
+            f"{versions} from {relation} t group by 1"
         )
     try:
         rows = warehouse.execute(sql)
     except WarehouseError as exc:
         raise WarehouseError(f"cannot read {relation} ({exc}): run `make build` first") from None
     return {
-        year: {"rows": count, "min_date": first, "max_date": last, "fingerprint": fingerprint}
-        for year, count, first, last, fingerprint in rows
+        year: {
+            "rows": count,
+            "min_date": first,
+            "max_date": last,
+            "source_versions": versions,
+            "fingerprint": fingerprint,
+        }
+        for year, count, first, last, fingerprint, versions in rows
         if count
     }
 

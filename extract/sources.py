@@ -127,20 +127,21 @@ def cache_path(cache_dir: Path, prefix: str, remote: RemoteFile) -> Path:
 
 
 def s3_client(cfg: S3Config, endpoint_url: str | None = None):
-    """The one place a boto3 client is made, with the configured keys only: never boto's own credential chain
-    (~/.aws, AWS_* variables), which would sign with somebody else's keys. Retries throttling, 5xx and dropped
-    connections."""
-    if not cfg.access_key or not cfg.secret_key:
-        raise ConfigError(
-            "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set to read from S3 "
-            "(or set TBP_SOURCE to a local mirror folder)"
-        )
+    """The one place a boto3 client is made, with the configured keys only: boto's own credential chain (~/.aws,
+    AWS_* variables) would sign with somebody else's keys, so it is used only when the user opts in. Retries
+    throttling, 5xx and dropped connections."""
+    keys = {"aws_access_key_id": cfg.access_key.get(), "aws_secret_access_key": cfg.secret_key.get()}
+    if not all(keys.values()):
+        if not cfg.ambient_credentials:
+            raise ConfigError(
+                "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set to read from S3 "
+                "(or set TBP_SOURCE to a local mirror folder, or POLYGON_S3_AMBIENT_CREDENTIALS=true for boto's own)"
+            )
+        keys = {}
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url or cfg.endpoint,
-        aws_access_key_id=cfg.access_key.get(),
-        aws_secret_access_key=cfg.secret_key.get(),
-        aws_session_token=None,
+        **keys,
         region_name="us-east-1",
         config=BotoConfig(
             signature_version="s3v4",

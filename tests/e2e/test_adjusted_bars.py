@@ -250,3 +250,41 @@ def test_the_demo_data_adjusts_nvda_without_a_jump_at_its_split(make_config, bas
     assert warehouse_rows(
         base_env, "select ticker, is_visible_in_prices, provider_factor_agrees from analytics.fct_split_checks"
     ) == [("NVDA", True, True)]
+
+
+def test_name_type_exchange_and_sector_default_from_the_ticker_overview(
+    make_config, config_dir, base_env, run_dbt, tmp_path
+):
+    mirror, pages = tmp_path / "mirror", tmp_path / "pages"
+    for day in SESSIONS[:3]:
+        write_day_file(mirror, day, [bar_line("NVDA", day), bar_line("SPY", day)])
+    overviews = {
+        "NVDA": {
+            "ticker": "NVDA",
+            "name": "NVIDIA Corp",
+            "type": "CS",
+            "primary_exchange": "XNAS",
+            "composite_figi": "BBG000BBJQV0",
+            "sic_description": "SEMICONDUCTORS",
+        },
+        "SPY": {"ticker": "SPY", "name": "SPDR S&P 500", "type": "ETF", "primary_exchange": "ARCX"},
+    }
+    for ticker, overview in overviews.items():
+        (pages / "v3/reference/tickers").mkdir(parents=True, exist_ok=True)
+        (pages / f"v3/reference/tickers/{ticker}.json").write_text(json.dumps({"status": "OK", "results": overview}))
+    (config_dir / "instruments.yml").write_text(
+        "instruments:\n  - {ticker: NVDA}\n  - {ticker: SPY, name: My SPY, sector: Broad Market}\n"
+    )
+    cfg = make_config(**base_env, TBP_SOURCE=str(mirror), TBP_REFERENCE_SOURCE=str(pages))
+    run_extract(cfg, RunOptions(start=SESSIONS[0], end=SESSIONS[2]))
+    run_reference(cfg)
+    run_dbt(["build"], base_env)
+    rows = warehouse_rows(
+        base_env,
+        "select ticker, instrument_id, instrument_name, instrument_type, exchange, sector "
+        "from analytics.dim_instruments order by ticker",
+    )
+    assert rows == [
+        ("NVDA", "BBG000BBJQV0", "NVIDIA Corp", "stock", "XNAS", "SEMICONDUCTORS"),
+        ("SPY", "SPY", "My SPY", "etf", "ARCX", "Broad Market"),
+    ]

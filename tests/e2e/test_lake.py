@@ -75,6 +75,7 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     assert tickerbars.bars(["AAPL"], start=SESSIONS[4], lake=str(lake.root))["close"].to_list() == [99.0]
     manifest = json.loads((lake.root / "_manifest.json").read_text())["partitions"]
     assert manifest[YEAR_2024]["rows"] == 2 * len(CONFIGURED) and manifest[YEAR_2023]["max_date"] == "2023-12-29"
+    assert manifest[YEAR_2024]["source_versions"] == 2 and "written_at" in manifest[YEAR_2024]
 
 
 def test_a_reader_of_the_lake_never_blocks_a_load_and_never_sees_half_a_partition(

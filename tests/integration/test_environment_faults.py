@@ -110,3 +110,30 @@ def test_status_exit_codes_tell_cron_what_is_wrong(invoke, small_mirror, tmp_pat
     invoke("run", "--start", "2024-01-02", "--end", "2024-02-29", TBP_SOURCE=str(broken))
     failed = invoke("status")
     assert failed.exit_code == 1 and "the last run ended failed" in failed.output
+
+
+def test_status_on_a_duckdb_file_held_by_another_process_is_exit_3(invoke, small_mirror, tmp_path):
+    path = tmp_path / "held.duckdb"
+    invoke("run", "--start", "2024-01-02", "--end", "2024-01-03", TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print(1, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        holder.stdout.readline()
+        result = invoke("status", DUCKDB_PATH=str(path))
+    finally:
+        holder.kill()
+    assert result.exit_code == 3 and f"{path} is held by another process" in one_line_error(result)
+
+
+def test_run_tickers_naming_an_unconfigured_ticker_says_so(invoke, small_mirror):
+    result = invoke(
+        "run", "--start", "2024-01-02", "--end", "2024-01-03", "--tickers", "SPY,ZZZZ", TBP_SOURCE=str(small_mirror)
+    )
+    assert result.exit_code == 0
+    assert "warning: --tickers ZZZZ: not in instruments.yml" in result.output

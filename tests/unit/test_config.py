@@ -63,7 +63,7 @@ def test_invalid_tickers_are_refused(ticker):
             "instruments:\n  - {ticker: aapl, name: n, type: stock, exchange: X, sector: S}\n",
             "'aapl' is not a valid ticker",
         ),
-        ("instruments.yml", "instruments:\n  - {ticker: AAPL, name: n}\n", "is missing type, exchange, sector"),
+        ("instruments.yml", "instruments:\n  - {name: n}\n", "instruments\\[0\\] is missing ticker"),
         (
             "instruments.yml",
             "instruments:\n  - {ticker: AAPL, name: n, type: stock, exchange: X, sector: S}\ngroups:\n  g: [MSFT]\n",

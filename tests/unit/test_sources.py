@@ -114,3 +114,13 @@ def test_s3_never_falls_back_to_ambient_credentials(make_config):
     cfg = make_config(AWS_ACCESS_KEY_ID="someone-else", AWS_SECRET_ACCESS_KEY="their-secret")
     with pytest.raises(ConfigError, match="POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set"):
         make_source("s3://flatfiles", cfg.s3)
+
+
+def test_boto_s_own_credential_chain_only_when_the_user_opts_in(make_config, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ambient-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+    with pytest.raises(ConfigError, match="POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set"):
+        make_source("s3://flatfiles", make_config().s3)
+    cfg = make_config(POLYGON_S3_AMBIENT_CREDENTIALS="true")
+    bucket = make_source("s3://flatfiles", cfg.s3)
+    assert bucket.client._request_signer._credentials.access_key == "ambient-key"

@@ -1,7 +1,7 @@
 {#-
     The configured instruments with a stable instrument_id (the composite FIGI of the newest ticker overview where
-    the provider gives one, else the configured ticker) and the overview's reference fields. instruments.yml
-    decides name, type, exchange and sector.
+    the provider gives one, else the configured ticker) and the overview's reference fields. Name, type, exchange
+    and sector come from instruments.yml where it gives them, else from the overview.
 -#}
 with
 
@@ -30,10 +30,19 @@ newest_overviews as (
 select
     instruments.ticker,
     coalesce(newest_overviews.composite_figi, instruments.ticker) as instrument_id,
-    instruments.instrument_name,
-    instruments.instrument_type,
-    instruments.exchange,
-    instruments.sector,
+    coalesce(
+        nullif(instruments.instrument_name, ''), newest_overviews.instrument_name, instruments.ticker
+    ) as instrument_name,
+    coalesce(
+        nullif(instruments.instrument_type, ''),
+        case
+            when newest_overviews.ticker_type in ('ETF', 'ETN', 'ETV', 'ETS') then 'etf'
+            when newest_overviews.ticker_type is not null then 'stock'
+        end,
+        'stock'
+    ) as instrument_type,
+    coalesce(nullif(instruments.exchange, ''), newest_overviews.primary_exchange) as exchange,
+    coalesce(nullif(instruments.sector, ''), newest_overviews.sic_description) as sector,
     instruments.is_active,
     instruments.previous_tickers,
     newest_overviews.composite_figi,
