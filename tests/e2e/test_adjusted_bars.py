@@ -227,7 +227,8 @@ def test_previous_tickers_in_instruments_yml_work_without_the_api(make_config, c
     assert rows == [(day, "FB" if day < CHANGE_DAY else "META") for day in SESSIONS]
 
 
-def test_the_demo_data_adjusts_nvda_without_a_jump_at_its_split(make_config, base_env, run_dbt, tmp_path):
+def test_the_demo_data_adjusts_nvda_without_a_jump_at_its_split(make_config, target_env, run_dbt, tmp_path):
+    base_env = target_env
     from extract.demo import DemoSpec, write_demo_mirror
 
     mirror = tmp_path / "demo"

@@ -246,6 +246,7 @@ def test_a_key_gone_from_the_listing_is_reported_and_its_rows_kept(make_config, 
     assert summary.warnings == [f"{key}: loaded before but no longer listed by the source; its landed rows are kept"]
     assert f"warning: {summary.warnings[0]}" in summary.lines()
     assert warehouse_rows(env, "select warning from landing.run_warnings") == [(summary.warnings[0],)]
+    assert warehouse_status(cfg).warnings == summary.warnings
     assert warehouse_rows(env, f"select count(*) from landing.day_aggs where file_date = '{SESSIONS[2]}'") == [
         (len(CONFIGURED),)
     ]
