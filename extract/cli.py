@@ -136,8 +136,10 @@ def check_config(config_dir, target) -> None:
     from extract.run import open_warehouse, today_in_new_york
     from extract.sources import mask_credentials
 
-    s3_source = f"s3://{cfg.s3.bucket}/{cfg.s3.prefix} at {mask_credentials(cfg.s3.endpoint)}"
+    s3_source = f"s3://{cfg.s3.bucket}/{cfg.s3.prefix}".rstrip("/") + f" at {mask_credentials(cfg.s3.endpoint)}"
     click.echo(f"source: {cfg.source or s3_source}")
+    datasets = (f"{d.name} (land {cfg.pipeline.land_scope_of(d)}, cache {d.cache})" for d in cfg.pipeline.datasets)
+    click.echo(f"datasets: {', '.join(datasets)}")
     target_desc = cfg.database.duckdb_path if cfg.target == "duckdb" else cfg.database.postgres.describe()
     click.echo(f"target: {cfg.target} ({target_desc})")
     if cfg.pipeline.start_date > today_in_new_york():
@@ -183,7 +185,6 @@ def demo_data(out_dir, start, end, ticker_count, seed, config_dir) -> None:
         ticker_count=ticker_count,
         seed=seed,
         include_tickers=tuple(cfg.all_tickers()),
-        prefix=cfg.s3.prefix,
     )
     written = write_demo_mirror(out_dir, spec)
     click.echo(f"wrote {written.files} day files, {written.rows} rows, into {out_dir}")

@@ -13,18 +13,21 @@ from typing import Any
 import yaml
 from dotenv import dotenv_values
 
+from extract.datasets import DEFAULT_DATASET, Dataset, chosen_dataset
 from extract.errors import ConfigError
 
-TICKER_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9.\-]{0,11}$")
+# A stock ticker (BRK.B), or the provider's asset-class prefix and symbol (I:SPX, X:BTCUSD, O:SPY251219C00650000).
+TICKER_PATTERN = re.compile(r"^(?:[A-Z]:)?[A-Z][A-Za-z0-9.\-]{0,23}$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("instruments.yml", "pipeline.yml", "s3.yml", "database.yml", "api.yml")
 TARGETS = ("duckdb", "postgres")
 LAND_SCOPES = ("all", "configured")
 # dim_instruments' accepted_values test holds the same list.
-INSTRUMENT_TYPES = ("stock", "etf")
+INSTRUMENT_TYPES = ("stock", "etf", "index", "crypto", "forex", "option")
 INSTRUMENT_KEYS = {"ticker", "name", "type", "exchange", "sector", "active", "previous_tickers"}
 PIPELINE_KEYS = {
     "dataset",
+    "datasets",
     "start_date",
     "lookback_days",
     "download_workers",
@@ -86,7 +89,7 @@ class Instrument:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    dataset: str
+    datasets: tuple[Dataset, ...]
     start_date: date
     lookback_days: int
     download_workers: int
@@ -95,6 +98,10 @@ class PipelineConfig:
     load_connections: int = 2
     lake_location: str = "lake"
     min_coverage_pct: float = 95.0
+
+    def land_scope_of(self, dataset: Dataset) -> str:
+        """`configured` here narrows every dataset; `all` leaves each to its own default (minute data: configured)."""
+        return "configured" if "configured" in (self.land_scope, dataset.land_scope) else "all"
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,11 @@ class Config:
 
     def all_tickers(self) -> list[str]:
         return [i.ticker for i in self.instruments]
+
+    def tickers_of(self, dataset: Dataset) -> frozenset[str]:
+        """The configured tickers a dataset's files hold, earlier tickers of the instruments included."""
+        tickers = {t for i in self.instruments for t in (i.ticker, *i.previous_tickers)}
+        return frozenset(t for t in tickers if dataset.owns_ticker(t))
 
     def active_tickers(self) -> list[str]:
         return [i.ticker for i in self.instruments if i.active]
@@ -380,7 +392,7 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
     if land_scope not in LAND_SCOPES:
         raise ConfigError(f"{file}: key 'land_scope' must be one of {', '.join(LAND_SCOPES)}, not '{land_scope}'")
     return PipelineConfig(
-        dataset=str(_required(section, file, "dataset")).strip("/"),
+        datasets=_datasets(section, file),
         start_date=parse_date(_required(section, file, "start_date"), f"{file}: key 'start_date'"),
         lookback_days=_positive_int(section, file, "lookback_days", 10),
         download_workers=_positive_int(section, file, "download_workers", 8),
@@ -392,6 +404,20 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
     )
 
 
+def _datasets(section: dict[str, Any], file: str) -> tuple[Dataset, ...]:
+    """`datasets: [...]` (names, or {name, land_scope, cache}); `dataset: NAME` is the one-dataset shorthand."""
+    if "dataset" in section and "datasets" in section:
+        raise ConfigError(f"{file}: give 'datasets' (a list) or 'dataset', not both")
+    entries = section.get("datasets", [section.get("dataset") or DEFAULT_DATASET])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{file}: key 'datasets' must be a non-empty list of dataset names")
+    chosen = tuple(chosen_dataset(entry, f"{file}: datasets[{i}]") for i, entry in enumerate(entries))
+    names = [d.name for d in chosen]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{file}: a dataset is listed twice in 'datasets'")
+    return chosen
+
+
 def _s3(data: dict[str, Any]) -> S3Config:
     file = "s3.yml"
     _check_keys(data, file, {"s3"})
@@ -399,7 +425,7 @@ def _s3(data: dict[str, Any]) -> S3Config:
     return S3Config(
         endpoint=str(_required(section, file, "endpoint")),
         bucket=str(_required(section, file, "bucket")),
-        prefix=str(_required(section, file, "prefix")).strip("/"),
+        prefix=str(section.get("prefix") or "").strip("/"),
         access_key=Secret(str(section.get("access_key") or "")),
         secret_key=Secret(str(section.get("secret_key") or "")),
         max_attempts=_positive_int(section, file, "max_attempts", 8),

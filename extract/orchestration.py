@@ -29,8 +29,10 @@ def recent_window(cfg: Config, session: date) -> tuple[date, date]:
 
 
 def session_loaded(cfg: Config, session: date) -> bool:
+    """Whether the session's file of every configured dataset has landed."""
     with open_warehouse(cfg, read_only=True) as warehouse:
-        return any(date_from_key(entry.key) == session for entry in warehouse.manifest())
+        loaded = {(entry.dataset, date_from_key(entry.key)) for entry in warehouse.manifest()}
+    return all((dataset.name, session) in loaded for dataset in cfg.pipeline.datasets)
 
 
 def daily_extract(cfg: Config, session: date, source: Source | None = None) -> RunSummary:
@@ -59,7 +61,7 @@ def month_windows(start: date, end: date) -> list[tuple[date, date]]:
 def prefetch(cfg: Config, start: date, end: date, source: Source | None = None) -> int:
     """Download [start, end] into the shared cache without the warehouse, so many workers share the download."""
     source = source or make_source(cfg.source, cfg.s3)
-    listing = source.list_files(start, end).files
+    listing = [remote for dataset in cfg.pipeline.datasets for remote in source.list_files(start, end, dataset).files]
 
     def fetch(remote) -> bool:
         try:
@@ -84,7 +86,7 @@ def publish_lake(cfg: Config, location: str | None = None):
             warehouse,
             open_lake(location or cfg.pipeline.lake_location, cfg.s3),
             cfg.database.analytics_schema,
-            cfg.pipeline.dataset,
+            cfg.pipeline.datasets[0].name,
         )
     log.info("%s", result.line())
     return result

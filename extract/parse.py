@@ -1,4 +1,4 @@
-"""Parse one day file with DuckDB's CSV reader and an explicit schema (no type guessing)."""
+"""Parse one flat file with DuckDB's CSV reader and an explicit schema (no type guessing)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import duckdb
 
 from extract.errors import FileDefectError
 
+# The stock day files' header; each dataset's own is in extract/datasets.yml.
 HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
-# volume is a double: recent files carry fractional volumes.
+# Every column a dataset's file may have. volume is a double: recent files carry fractional volumes.
 COLUMN_TYPES = {
     "ticker": "VARCHAR",
     "volume": "DOUBLE",
@@ -45,7 +46,7 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
     return rows[0][0] if rows else None
 
 
-def verify_file(path: Path, key: str) -> None:
+def verify_file(path: Path, key: str, header: tuple[str, ...] = HEADER) -> None:
     """The whole file, before any of it lands: every gzip member whole (CRC-32 and length checked, since DuckDB's
     reader checks neither), the provider's header (a UTF-8 BOM or quoted names allowed) and a data line after it."""
     head = bytearray()
@@ -57,7 +58,7 @@ def verify_file(path: Path, key: str) -> None:
         raise FileDefectError(f"{key}: not a whole gzip file ({exc}); it is fetched again next run") from None
     except OSError as exc:
         raise FileDefectError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
-    _check_head(bytes(head), key)
+    _check_head(bytes(head), key, header)
 
 
 def _inflate(path: Path) -> Iterator[bytes]:
@@ -77,7 +78,7 @@ def _inflate(path: Path) -> Iterator[bytes]:
         raise zlib.error("cut short")
 
 
-def _check_head(head: bytes, key: str) -> None:
+def _check_head(head: bytes, key: str, header: tuple[str, ...]) -> None:
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -88,17 +89,17 @@ def _check_head(head: bytes, key: str) -> None:
     if not lines:
         raise FileDefectError(f"{key}: empty file (no header, no rows)")
     found = tuple(name.strip().strip('"').strip() for name in lines[0].split(","))
-    if found != HEADER:
-        raise FileDefectError(f"{key}: line 1: header is {','.join(found)!r}, expected {','.join(HEADER)!r}")
+    if found != header:
+        raise FileDefectError(f"{key}: line 1: header is {','.join(found)!r}, expected {','.join(header)!r}")
     if not any(line.strip() for line in lines[1:]):
         raise FileDefectError(f"{key}: no data rows after the header")
 
 
-def read_csv_sql(keep_rejects: bool = True) -> str:
+def read_csv_sql(keep_rejects: bool = True, header: tuple[str, ...] = HEADER) -> str:
     """DuckDB's reader with the file's explicit schema (one ? for the path). With keep_rejects, lines with a
     value that cannot be cast, or the wrong number of fields, go to the temp table reject_errors_scan instead of
     failing the read."""
-    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMN_TYPES.items()) + "}"
+    columns = "{" + ", ".join(f"'{name}': '{COLUMN_TYPES[name]}'" for name in header) + "}"
     rejects = (
         ", store_rejects = true, rejects_table = 'reject_errors_scan', rejects_scan = 'reject_scans_scan'"
         if keep_rejects
@@ -140,13 +141,13 @@ class UnparsableLines(Exception):
     """A strict read met a line it cannot parse: the file is parsed again with parse_file."""
 
 
-def parse_file(conn: duckdb.DuckDBPyConnection, path: Path, key: str) -> ParsedFile:
+def parse_file(conn: duckdb.DuckDBPyConnection, path: Path, key: str, header: tuple[str, ...] = HEADER) -> ParsedFile:
     """Read a verified file into temp tables: good rows in PARSED_TABLE, unparsable lines in REJECTS_TABLE.
     A file none of whose lines parse is a defect, whatever tickers the load asked for."""
     conn.execute(f"drop table if exists temp.{PARSED_TABLE}")
     conn.execute(f"drop table if exists temp.{REJECTS_TABLE}")
     try:
-        conn.execute(f"create temp table {PARSED_TABLE} as select * from {read_csv_sql()}", [str(path)])
+        conn.execute(f"create temp table {PARSED_TABLE} as select * from {read_csv_sql(True, header)}", [str(path)])
         conn.execute(f"create temp table {REJECTS_TABLE} as {REJECTS_BY_LINE_SQL}")
     except duckdb.Error as exc:
         raise file_error(key, exc) or FileDefectError(f"{key}: cannot parse: {exc}") from None

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from extract.datasets import DEFAULT_DATASET
 from extract.sources import RemoteFile, date_from_key
 
 
@@ -24,6 +25,7 @@ class ManifestEntry:
     etag: str
     size: int
     tickers: frozenset[str] | None
+    dataset: str = DEFAULT_DATASET
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from extract.calendar import early_closes, sessions
 from extract.config import Config, validate_ticker
+from extract.datasets import Dataset
 from extract.errors import (
     ConfigError,
     FileDefectError,
@@ -27,8 +28,8 @@ from extract.errors import (
     ResourceError,
 )
 from extract.land.common import LandResult, Lineage, RunRecord
-from extract.plan import FileLoad, Plan, make_plan
-from extract.sources import RemoteFile, Source, make_source
+from extract.plan import FileLoad, ManifestEntry, Plan, make_plan
+from extract.sources import Listing, RemoteFile, Source, make_source
 
 log = logging.getLogger("extract")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -96,16 +97,19 @@ class RunSummary:
         return lines
 
 
-def resolve_tickers(cfg: Config, tickers: tuple[str, ...], group: str | None) -> frozenset[str] | None:
-    """The tickers this run lands, or None for every row of each file."""
+def resolve_tickers(
+    cfg: Config, tickers: tuple[str, ...], group: str | None, dataset: Dataset | None = None
+) -> frozenset[str] | None:
+    """The tickers this run lands from a dataset's files, or None for every row of each file."""
     if tickers and group:
         raise ConfigError("give --tickers or --group, not both")
     if tickers:
         return frozenset(validate_ticker(t.strip(), "--tickers") for t in tickers if t.strip())
     if group:
         return frozenset(cfg.group(group))
-    if cfg.pipeline.land_scope == "configured":
-        return frozenset(cfg.all_tickers())
+    dataset = dataset or cfg.pipeline.datasets[0]
+    if cfg.pipeline.land_scope_of(dataset) == "configured":
+        return cfg.tickers_of(dataset)
     return None
 
 
@@ -139,7 +143,7 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
     end = options.end or today_in_new_york()
     if start > end:
         raise ConfigError(f"start date {start} is after end date {end}")
-    tickers = resolve_tickers(cfg, options.tickers, options.group)
+    scopes = {d.name: resolve_tickers(cfg, options.tickers, options.group, d) for d in cfg.pipeline.datasets}
     source = source or make_source(cfg.source, cfg.s3)
     started = time.monotonic()
     summary = RunSummary(
@@ -151,17 +155,19 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
         dry_run=options.dry_run,
     )
     with _stop_on_signals() as stop:
-        listing = source.list_files(start, end)
-        summary.files_listed = len(listing.files)
+        listed = [d for d in cfg.pipeline.datasets if scopes[d.name] != frozenset()]
+        listings = {d.name: source.list_files(start, end, d) for d in listed}
+        summary.files_listed = sum(len(listing.files) for listing in listings.values())
         with open_warehouse(cfg, read_only=options.dry_run) as warehouse:
             if not options.dry_run:
                 warehouse.ensure_schema()
                 for run_id in warehouse.abandon_stale_runs():
                     log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
                 warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
+                warehouse.write_datasets(cfg.pipeline.datasets)
                 first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
                 warehouse.write_sessions(sessions(first, last), early_closes(first, last))
-            plan = make_plan(listing.files, warehouse.manifest(), tickers, listed_range=(start, end))
+            plan = _plan(listings, warehouse.manifest(), scopes, (start, end))
             summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
             summary.warnings = (
                 [
@@ -169,14 +175,22 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
                     "it is configured"
                     for ticker in sorted(set(options.tickers) - set(cfg.all_tickers()))
                 ]
-                + listing.refused
+                + [
+                    f"{name}: no configured instrument belongs to this dataset (land_scope configured); not listed"
+                    for name, scope in scopes.items()
+                    if scope == frozenset()
+                ]
+                + [refused for listing in listings.values() for refused in listing.refused]
                 + [
                     f"{key}: loaded before but no longer listed by the source; its landed rows are kept"
                     for key in plan.vanished
                 ]
             )
             log.info(
-                "listed %d files, %d already loaded, plan %s", len(listing.files), plan.already_loaded, summary.planned
+                "listed %d files, %d already loaded, plan %s",
+                summary.files_listed,
+                plan.already_loaded,
+                summary.planned,
             )
             for warning in summary.warnings:
                 log.warning("%s", warning)
@@ -200,6 +214,24 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
             summary.seconds = time.monotonic() - started
             _finish_run(warehouse, run, summary, summary.outcome)
     return summary
+
+
+def _plan(
+    listings: dict[str, Listing],
+    manifest: list[ManifestEntry],
+    scopes: dict[str, frozenset[str] | None],
+    listed_range: tuple[date, date],
+) -> Plan:
+    """One plan over every dataset, each listing compared with its own dataset's loads."""
+    plans = [
+        make_plan(listing.files, [e for e in manifest if e.dataset == name], scopes[name], listed_range)
+        for name, listing in listings.items()
+    ]
+    return Plan(
+        loads=[load for plan in plans for load in plan.loads],
+        already_loaded=sum(plan.already_loaded for plan in plans),
+        vanished=[key for plan in plans for key in plan.vanished],
+    )
 
 
 class _StopRequest(threading.Event):
@@ -252,6 +284,7 @@ def _load_all(
     workers = options.workers or cfg.pipeline.download_workers
     # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
     load_ids = itertools.count(warehouse.last_load_id() + 1)
+    dropped_once_landed = {d.name for d in cfg.pipeline.datasets if d.cache == "drop_after_landing"}
     with (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as fetchers,
         ThreadPoolExecutor(max_workers=warehouse.lanes, thread_name_prefix="land") as landers,
@@ -271,7 +304,14 @@ def _load_all(
                         path = future.result()
                         if not stop.is_set():
                             landing = landers.submit(
-                                _land_one, warehouse, source, load, path, summary.run_id, next(load_ids)
+                                _land_one,
+                                warehouse,
+                                source,
+                                load,
+                                path,
+                                summary.run_id,
+                                next(load_ids),
+                                load.remote.dataset in dropped_once_landed,
                             )
                             pending[landing] = (load, "land")
                         continue
@@ -295,7 +335,11 @@ def _cancel(pending: dict[Future, tuple[FileLoad, str]]) -> None:
             del pending[future]
 
 
-def _land_one(warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int) -> LandResult:
+def _land_one(
+    warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int, drop_once_landed: bool
+) -> LandResult:
+    """Land one file; a defective download leaves the cache, and so does a landed one where its dataset's cache
+    policy says so (minute files would fill a disk)."""
     began = time.monotonic()
     remote: RemoteFile = load.remote
     lineage = Lineage(load_id, remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
@@ -304,6 +348,8 @@ def _land_one(warehouse, source: Source, load: FileLoad, path, run_id: str, load
     except FileDefectError:
         source.discard(path)
         raise
+    if drop_once_landed:
+        source.discard(path)
     log.info(
         "loaded %s (%s): %d rows, %d rejected, %.3fs",
         remote.key,

@@ -20,6 +20,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from extract.config import S3Config
+from extract.datasets import DEFAULT_DATASET, Dataset, registry
 from extract.errors import CacheError, ConfigError, FileDefectError, FileGoneError, NotInPlanError, SourceError
 
 DAY_FILE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{4})-(\d{2})-(\d{2})\.csv\.gz$")
@@ -37,6 +38,7 @@ class RemoteFile:
     file_date: date
     etag: str
     size: int
+    dataset: str = DEFAULT_DATASET
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Source(Protocol):
     description: str
     downloaded: int  # files fetched over the network (not from the cache) since the source was made
 
-    def list_files(self, start: date, end: date) -> Listing: ...
+    def list_files(self, start: date, end: date, dataset: Dataset | None = None) -> Listing: ...
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path: ...
 
@@ -77,7 +79,9 @@ def day_file_key(prefix: str, day: date) -> str:
     return f"{prefix}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
 
 
-def sort_listing(listed: Iterator[tuple[str, str, int]], prefix: str, start: date, end: date) -> Listing:
+def sort_listing(
+    listed: Iterator[tuple[str, str, int]], prefix: str, start: date, end: date, dataset: str = DEFAULT_DATASET
+) -> Listing:
     """(key, etag, size) items -> the day files in [start, end], and every other key dated in the range, refused
     with the reason: keys are not paths, so only the dataset's exact key pattern is loaded, and a second key for a
     date is a conflict to flag, never one to resolve by load timing."""
@@ -86,7 +90,7 @@ def sort_listing(listed: Iterator[tuple[str, str, int]], prefix: str, start: dat
     for key, etag, size in items:
         day = date_from_key(key)
         if day and start <= day <= end and key == day_file_key(prefix, day):
-            listing.files.append(RemoteFile(key, day, etag, size))
+            listing.files.append(RemoteFile(key, day, etag, size, dataset))
             canonical.add(day)
     for key, _etag, _size in items:
         day = _loose_date(key)
@@ -115,15 +119,29 @@ def mask_credentials(url: str) -> str:
 
 def checked_prefix(prefix: str) -> str:
     prefix = prefix.strip("/")
-    if not PREFIX_PATTERN.fullmatch(prefix) or ".." in prefix.split("/"):
-        raise ConfigError(f"dataset prefix '{prefix}' is not a plain key prefix like us_stocks_sip/day_aggs_v1")
+    if prefix and (not PREFIX_PATTERN.fullmatch(prefix) or ".." in prefix.split("/")):
+        raise ConfigError(f"prefix '{prefix}' is not a plain key prefix like us_stocks_sip/day_aggs_v1")
     return prefix
 
 
-def cache_path(cache_dir: Path, prefix: str, remote: RemoteFile) -> Path:
-    """Built from the parsed date and the ETag, never from the raw key."""
+def source_root(prefix: str) -> str:
+    """The folder above the dataset folders. A prefix naming a dataset folder itself (s3://flatfiles/us_stocks_sip/
+    day_aggs_v1, as earlier versions took it) stands for the folder above it."""
+    root = checked_prefix(prefix)
+    for name in registry():
+        if root == name or root.endswith("/" + name):
+            return root.removesuffix(name).rstrip("/")
+    return root
+
+
+def _dataset_or_default(dataset: Dataset | None) -> Dataset:
+    return dataset or registry()[DEFAULT_DATASET]
+
+
+def cache_path(cache_dir: Path, remote: RemoteFile) -> Path:
+    """Built from the dataset, the parsed date and the ETag, never from the raw key."""
     etag = re.sub(r"[^A-Za-z0-9-]", "_", remote.etag)
-    return cache_dir / prefix / f"{remote.file_date:%Y/%m/%Y-%m-%d}.{etag}.csv.gz"
+    return cache_dir / remote.dataset / f"{remote.file_date:%Y/%m/%Y-%m-%d}.{etag}.csv.gz"
 
 
 def s3_client(cfg: S3Config, endpoint_url: str | None = None):
@@ -154,34 +172,44 @@ def s3_client(cfg: S3Config, endpoint_url: str | None = None):
 
 
 class LocalMirror:
-    """A folder holding the same key layout as the bucket (what `aws s3 sync` or rclone leaves)."""
+    """A folder holding the bucket's key layout (what `aws s3 sync` or rclone leaves): the dataset folders, or one
+    dataset's folder itself."""
 
     downloaded = 0  # files are read in place
 
-    def __init__(self, root: Path, prefix: str) -> None:
-        self.prefix = checked_prefix(prefix)
-        nested = root / self.prefix
-        self.base = nested if nested.is_dir() else root
-        self.description = f"local mirror {self.base}"
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.description = f"local mirror {self.root}"
 
-    def list_files(self, start: date, end: date) -> Listing:
-        return sort_listing(self._listed(start, end), self.prefix, start, end)
+    def _base(self, dataset: str) -> Path | None:
+        nested = self.root / dataset
+        if nested.is_dir():
+            return nested
+        return self.root if self.root.as_posix().rstrip("/").endswith(dataset) else None
 
-    def _listed(self, start: date, end: date) -> Iterator[tuple[str, str, int]]:
+    def list_files(self, start: date, end: date, dataset: Dataset | None = None) -> Listing:
+        dataset = _dataset_or_default(dataset)
+        base = self._base(dataset.name)
+        if base is None:
+            return Listing()
+        return sort_listing(self._listed(base, dataset.name, start, end), dataset.name, start, end, dataset.name)
+
+    def _listed(self, base: Path, prefix: str, start: date, end: date) -> Iterator[tuple[str, str, int]]:
         for year in range(start.year, end.year + 1):
-            for path in sorted((self.base / str(year)).rglob("*")):
+            for path in sorted((base / str(year)).rglob("*")):
                 if not path.is_file():
                     continue
-                key = f"{self.prefix}/{path.relative_to(self.base).as_posix()}"
+                key = f"{prefix}/{path.relative_to(base).as_posix()}"
                 day = date_from_key(key)
                 # Only day files within the range are read for their ETag; the rest are named, not read.
-                listed = day is not None and start <= day <= end and key == day_file_key(self.prefix, day)
+                listed = day is not None and start <= day <= end and key == day_file_key(prefix, day)
                 yield key, _md5(path) if listed else "", path.stat().st_size
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
-        path = self.base / day_file_key(self.prefix, remote.file_date).removeprefix(self.prefix + "/")
-        if not path.is_file():
-            raise FileGoneError(f"{remote.key}: listed but no longer in {self.base}")
+        base = self._base(remote.dataset)
+        path = base / f"{remote.file_date:%Y/%m/%Y-%m-%d}.csv.gz" if base else None
+        if path is None or not path.is_file():
+            raise FileGoneError(f"{remote.key}: listed but no longer in {self.root}")
         # Read in place: a truncated or corrupt file fails when it is parsed, inside its transaction.
         return path
 
@@ -200,12 +228,13 @@ def _md5(path: Path) -> str:
 class S3Bucket:
     """Day files in an S3-compatible bucket, listed page by page and fetched into a local cache."""
 
-    def __init__(self, client, bucket: str, prefix: str, download_attempts: int = 4) -> None:
+    def __init__(self, client, bucket: str, prefix: str = "", download_attempts: int = 4) -> None:
         self.client = client
         self.bucket = bucket
-        self.prefix = checked_prefix(prefix)
+        self.root = source_root(prefix)
         self.download_attempts = download_attempts
-        self.description = f"s3://{bucket}/{self.prefix} at {mask_credentials(client.meta.endpoint_url)}"
+        where = f"{bucket}/{self.root}".rstrip("/")
+        self.description = f"s3://{where} at {mask_credentials(client.meta.endpoint_url)}"
         self.downloaded = 0
         self._count_lock = threading.Lock()
 
@@ -217,16 +246,18 @@ class S3Bucket:
         except (ClientError, BotoCoreError) as exc:
             raise SourceError(f"cannot list s3://{self.bucket}/{prefix}: {_describe(exc)}") from None
 
-    def list_files(self, start: date, end: date) -> Listing:
+    def list_files(self, start: date, end: date, dataset: Dataset | None = None) -> Listing:
+        dataset = _dataset_or_default(dataset)
+        prefix = f"{self.root}/{dataset.name}" if self.root else dataset.name
         listed = (
             (item["Key"], item["ETag"].strip('"'), int(item["Size"]))
             for year in range(start.year, end.year + 1)
-            for item in self._list_keys(f"{self.prefix}/{year}/")
+            for item in self._list_keys(f"{prefix}/{year}/")
         )
-        return sort_listing(listed, self.prefix, start, end)
+        return sort_listing(listed, prefix, start, end, dataset.name)
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
-        target = cache_path(cache_dir, self.prefix, remote)
+        target = cache_path(cache_dir, remote)
         if target.is_file() and target.stat().st_size == remote.size:
             return target
         try:
@@ -315,11 +346,11 @@ def _classify(key: str, exc: ClientError) -> Exception:
 
 
 def make_source(spec: str, cfg: S3Config) -> Source:
-    """TBP_SOURCE: s3://bucket[/prefix], a local folder, or empty for the bucket in s3.yml."""
+    """TBP_SOURCE: s3://bucket[/folder above the dataset folders], a local folder, or empty for s3.yml's bucket."""
     if not spec or spec.startswith("s3://"):
         bucket, _, prefix = spec.removeprefix("s3://").partition("/")
         return S3Bucket(s3_client(cfg), bucket or cfg.bucket, prefix or cfg.prefix)
     root = Path(spec)
     if not root.is_dir():
         raise SourceError(f"source folder '{spec}' does not exist")
-    return LocalMirror(root, cfg.prefix)
+    return LocalMirror(root)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from extract.config import Instrument
+from extract.datasets import DEFAULT_DATASET, LANDING_TABLES, Dataset, registry
 from extract.errors import WarehouseError
 from extract.parse import UnparsableLines, parse_file, verify_file
 from extract.plan import FileLoad, ManifestEntry
@@ -29,15 +30,19 @@ LANDING_COLUMNS = (
 
 
 def landing_ddl(schema: str) -> list[str]:
-    """Each landed row carries its file's columns unchanged, the load it came in (load_manifest.load_id has the
-    key, ETag, load time and run) and the file's date. Per-row text lineage measured 2x the landing cost."""
+    """Each landed row carries its file's columns unchanged (a column its dataset lacks is null), the load it came
+    in (load_manifest.load_id has the key, ETag, dataset, load time and run) and the file's date. Per-row text
+    lineage measured 2x the landing cost. Day bars of every dataset share day_aggs; minute bars have their own."""
     return [
         f"create schema if not exists {schema}",
-        f"""create table if not exists {schema}.day_aggs (
+        *(
+            f"""create table if not exists {schema}.{table} (
             ticker text not null, volume double precision, open double precision,
             close double precision, high double precision, low double precision,
             window_start bigint, transactions bigint,
-            load_id bigint not null, file_date date not null)""",
+            load_id bigint not null, file_date date not null)"""
+            for table in LANDING_TABLES
+        ),
         f"""create table if not exists {schema}.rejected_rows (
             load_id bigint not null, source_key text not null, source_etag text not null, file_date date not null,
             line bigint, column_name text, error text, raw_line text,
@@ -46,7 +51,12 @@ def landing_ddl(schema: str) -> list[str]:
             load_id bigint primary key, source_key text not null, etag text not null, size bigint not null,
             file_date date not null,
             rows_landed bigint not null, rows_rejected bigint not null, tickers text,
-            loaded_at timestamptz not null, run_id text not null)""",
+            loaded_at timestamptz not null, run_id text not null, dataset text)""",
+        # Loads of versions before datasets were configurable have none: they are of the default dataset.
+        f"alter table {schema}.load_manifest add column if not exists dataset text",
+        f"""create table if not exists {schema}.datasets (
+            dataset text primary key, landing_table text not null, calendar text not null, timezone text not null,
+            ticker_prefix text not null)""",
         f"""create table if not exists {schema}.instruments (
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
@@ -178,7 +188,7 @@ def encode_tickers(tickers: frozenset[str] | None) -> str | None:
 
 
 def manifest_values(load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> list:
-    """The load_manifest row of one committed load, in column order."""
+    """The load_manifest row of one committed load, in MANIFEST_COLUMNS order."""
     return [
         lineage.load_id,
         lineage.source_key,
@@ -190,14 +200,32 @@ def manifest_values(load: FileLoad, lineage: Lineage, rows: int, rejected: int) 
         encode_tickers(load.tickers),
         lineage.loaded_at,
         lineage.run_id,
+        load.remote.dataset,
     ]
 
 
-MANIFEST_SQL = "select load_id, source_key, etag, size, tickers from {schema}.load_manifest order by load_id"
+MANIFEST_COLUMNS = (
+    "load_id, source_key, etag, size, file_date, rows_landed, rows_rejected, tickers, loaded_at, run_id, dataset"
+)
+MANIFEST_SQL = (
+    f"select load_id, source_key, etag, size, tickers, coalesce(dataset, '{DEFAULT_DATASET}') "
+    "from {schema}.load_manifest order by load_id"
+)
 
 
-def manifest_entry(load_id: int, key: str, etag: str, size: int, tickers: str | None) -> ManifestEntry:
-    return ManifestEntry(int(load_id), key, etag, int(size), None if tickers is None else frozenset(tickers.split(",")))
+def manifest_entry(load_id: int, key: str, etag: str, size: int, tickers: str | None, dataset: str) -> ManifestEntry:
+    covered = None if tickers is None else frozenset(tickers.split(","))
+    return ManifestEntry(int(load_id), key, etag, int(size), covered, dataset)
+
+
+def dataset_of(load: FileLoad) -> Dataset:
+    """The registry entry of the dataset a load's file belongs to: its columns and landing table."""
+    return registry()[load.remote.dataset]
+
+
+def insert_columns(dataset: Dataset) -> str:
+    """The landing table's columns a file of this dataset fills, in the file's order, then the lineage."""
+    return ", ".join([*dataset.columns, "load_id", "file_date"])
 
 
 INSTRUMENT_COLUMNS = "ticker, name, type, exchange, sector, active, updated_at, previous_tickers"
@@ -265,6 +293,18 @@ class Warehouse:
             ]
         )
 
+    def write_datasets(self, datasets: tuple[Dataset, ...]) -> None:
+        """The configured datasets as the models read them (which landing table, calendar and day boundary)."""
+        self.write_together(
+            [
+                (f"delete from {self.schema}.datasets", [[]]),
+                (
+                    f"insert into {self.schema}.datasets values ({self._values(5)})",
+                    [[d.name, d.landing_table, d.calendar, d.timezone, d.ticker_prefix] for d in datasets],
+                ),
+            ]
+        )
+
     def write_sessions(self, sessions: list[date], early_closes: set[date]) -> None:
         """The exchange's sessions over the range the data may cover, replaced whole: what coverage is measured
         against (a session with no file at all is a gap, not a day off)."""
@@ -312,12 +352,13 @@ class Warehouse:
         write; safe from several threads, each call on an idle lane). The file is verified whole first. It lands
         in one strict read when every line parses; otherwise it is parsed again with the unparsable lines set
         aside, and recorded when the plan says this load records them."""
-        verify_file(path, lineage.source_key)
+        columns = dataset_of(load).columns
+        verify_file(path, lineage.source_key, columns)
         with self._borrowed_lane() as lane:
             try:
                 return self._land_strict(lane, path, load, lineage)
             except UnparsableLines:
-                parse_file(self._parser(lane), path, lineage.source_key)
+                parse_file(self._parser(lane), path, lineage.source_key, columns)
                 return self._land_parsed(lane, load, lineage, keep_rejects=load.records_rejects)
 
     def _land_strict(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:

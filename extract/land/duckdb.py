@@ -10,12 +10,15 @@ from filelock import FileLock, Timeout
 from extract.errors import LockTimeoutError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS_SQL,
+    MANIFEST_COLUMNS,
     MANIFEST_SQL,
     REJECTED_COLUMNS,
     LandResult,
     Lineage,
     Warehouse,
     check_landing_columns,
+    dataset_of,
+    insert_columns,
     landing_ddl,
     manifest_entry,
     manifest_values,
@@ -129,7 +132,7 @@ class DuckDBWarehouse(Warehouse):
         return self._in_transaction(
             lane,
             lineage,
-            lambda: self._insert(lane, load, lineage, read_csv_sql(keep_rejects=False), [str(path)]),
+            lambda: self._insert(lane, load, lineage, read_csv_sql(False, dataset_of(load).columns), [str(path)]),
             strict=True,
         )
 
@@ -167,12 +170,14 @@ class DuckDBWarehouse(Warehouse):
 
     def _insert(self, lane, load: FileLoad, lineage: Lineage, rows_from: str, params: list, rejected: int = 0):
         predicate, filter_params = ticker_filter(load)
+        dataset = dataset_of(load)
         rows = lane.execute(
-            f"insert into {self.schema}.day_aggs select r.*, ?, ? from {rows_from} r where {predicate}",
+            f"insert into {self.schema}.{dataset.landing_table} ({insert_columns(dataset)}) "
+            f"select r.*, ?, ? from {rows_from} r where {predicate}",
             [*lineage.row_values(), *params, *filter_params],
         ).fetchall()[0][0]
         lane.execute(
-            f"insert into {self.schema}.load_manifest values ({', '.join('?' * 10)})",
+            f"insert into {self.schema}.load_manifest ({MANIFEST_COLUMNS}) values ({', '.join('?' * 11)})",
             manifest_values(load, lineage, rows, rejected),
         )
         return LandResult(rows=rows, rejected=rejected)

@@ -15,23 +15,25 @@ import duckdb
 import psycopg
 
 from extract.config import PostgresConfig
+from extract.datasets import LANDING_TABLES
 from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
-    LANDING_COLUMNS,
     LANDING_COLUMNS_SQL,
+    MANIFEST_COLUMNS,
     MANIFEST_SQL,
     REJECTED_COLUMNS,
     LandResult,
     Lineage,
     Warehouse,
     check_landing_columns,
+    dataset_of,
+    insert_columns,
     landing_ddl,
     manifest_entry,
     manifest_values,
     ticker_filter,
 )
 from extract.parse import (
-    HEADER,
     PARQUET_OPTIONS,
     PARSED_TABLE,
     REJECTS_TABLE,
@@ -163,23 +165,27 @@ class PostgresWarehouse(Warehouse):
         self._execute(
             f"create index if not exists load_manifest_source_key_idx on {self.schema}.load_manifest (source_key)"
         )
+        for table in LANDING_TABLES:
+            self._prepare_landing_table(table)
+        self.conn.commit()
+
+    def _prepare_landing_table(self, table: str) -> None:
         # Appends arrive in load order, and roughly in date order: BRIN indexes find the rows of recent loads
         # (for dbt) and of a date range (for people) at almost no COPY cost.
         for column in ("load_id", "file_date"):
             self._execute(
-                f"create index if not exists day_aggs_{column}_brin on {self.schema}.day_aggs using brin ({column})"
+                f"create index if not exists {table}_{column}_brin on {self.schema}.{table} using brin ({column})"
             )
         has_defaults = self._execute(
             "select column_default is not null from information_schema.columns "
-            "where table_schema = %s and table_name = 'day_aggs' and column_name = 'load_id'",
-            [self.schema],
+            "where table_schema = %s and table_name = %s and column_name = 'load_id'",
+            [self.schema, table],
         ).fetchone()[0]
         if not has_defaults:
             defaults = ", ".join(
                 f"alter column {column} set default {value}" for column, value in LINEAGE_DEFAULTS.items()
             )
-            self._execute(f"alter table {self.schema}.day_aggs {defaults}")
-        self.conn.commit()
+            self._execute(f"alter table {self.schema}.{table} {defaults}")
 
     def manifest(self) -> list[ManifestEntry]:
         exists = self._execute("select to_regclass(%s)", [f"{self.schema}.load_manifest"]).fetchone()[0]
@@ -201,7 +207,8 @@ class PostgresWarehouse(Warehouse):
         """Every row: the file's own CSV straight into COPY. Some tickers: DuckDB reads strictly and filters."""
         if load.tickers is None and not load.skip_tickers:
             return self._copy_raw(lane, path, load, lineage)
-        return self._copy_selected(lane, load, lineage, read_csv_sql(keep_rejects=False), [str(path)])
+        columns = dataset_of(load).columns
+        return self._copy_selected(lane, load, lineage, read_csv_sql(False, columns), [str(path)])
 
     def _land_parsed(self, lane: _Lane, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
         rejects = (
@@ -213,7 +220,11 @@ class PostgresWarehouse(Warehouse):
 
     def _copy_raw(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """PostgreSQL parses the file; the lineage comes from column defaults. A refused value: UnparsableLines."""
-        copy_sql = f"copy {self.schema}.day_aggs ({', '.join(HEADER)}) from stdin (format csv, header true)"
+        dataset = dataset_of(load)
+        copy_sql = (
+            f"copy {self.schema}.{dataset.landing_table} ({', '.join(dataset.columns)}) "
+            "from stdin (format csv, header true)"
+        )
         try:
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
                 cursor.execute(
@@ -258,7 +269,10 @@ class PostgresWarehouse(Warehouse):
                     f"{lineage.source_key}: cannot parse: {exc}"
                 ) from None
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
-                copy_sql = f"copy {self.schema}.day_aggs ({', '.join(LANDING_COLUMNS)}) from stdin (format csv)"
+                dataset = dataset_of(load)
+                copy_sql = (
+                    f"copy {self.schema}.{dataset.landing_table} ({insert_columns(dataset)}) from stdin (format csv)"
+                )
                 with cursor.copy(copy_sql) as copy, open(csv_path, "rb") as stream:
                     while block := stream.read(1 << 20):
                         copy.write(block)
@@ -277,7 +291,7 @@ class PostgresWarehouse(Warehouse):
 
     def _write_manifest(self, cursor, load: FileLoad, lineage: Lineage, rows: int, rejected: int) -> None:
         cursor.execute(
-            f"insert into {self.schema}.load_manifest values ({', '.join(['%s'] * 10)})",
+            f"insert into {self.schema}.load_manifest ({MANIFEST_COLUMNS}) values ({', '.join(['%s'] * 11)})",
             manifest_values(load, lineage, rows, rejected),
         )
 
@@ -288,7 +302,7 @@ class PostgresWarehouse(Warehouse):
 
     def refresh_statistics(self) -> None:
         """Fresh planner statistics after a load, so that the dbt build that follows plans with them."""
-        for table in ("day_aggs", "load_manifest"):
+        for table in (*LANDING_TABLES, "load_manifest"):
             self._execute(f"analyze {self.schema}.{table}")
         self.conn.commit()
 

@@ -42,7 +42,7 @@ def build_and_publish(cfg, env, run_dbt, lake):
     run_extract(cfg, WINDOW)
     run_dbt(["build"], env)
     with open_warehouse(cfg, read_only=True) as warehouse:
-        return publish(warehouse, lake, "analytics", cfg.pipeline.dataset)
+        return publish(warehouse, lake, "analytics", cfg.pipeline.datasets[0].name)
 
 
 def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_only_its_partitions(

@@ -21,7 +21,7 @@ def test_check_config_reports_missing_credentials_with_exit_code_2(invoke):
 
 
 def test_a_bad_config_file_is_one_line_and_exit_code_2(invoke, config_dir):
-    (config_dir / "pipeline.yml").write_text("pipeline:\n  dataset: d\n  start_date: someday\n")
+    (config_dir / "pipeline.yml").write_text("pipeline:\n  dataset: us_stocks_sip/day_aggs_v1\n  start_date: someday\n")
     result = invoke("check-config")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [

@@ -33,12 +33,14 @@ def test_missing_variable_names_file_key_and_variable(config_dir, base_env):
     assert str(error.value) == "s3.yml: key 's3.endpoint' needs environment variable MY_ENDPOINT, which is not set"
 
 
-@pytest.mark.parametrize("ticker", ["AAPL", "BRK.B", "ABRpD", "ACAHW", "A", "BF-B"])
+@pytest.mark.parametrize(
+    "ticker", ["AAPL", "BRK.B", "ABRpD", "ACAHW", "A", "BF-B", "I:SPX", "X:BTCUSD", "C:EURUSD", "O:SPY251219C00650000"]
+)
 def test_real_ticker_spellings_are_accepted(ticker):
     assert validate_ticker(ticker) == ticker
 
 
-@pytest.mark.parametrize("ticker", ["aapl", "A B", "", "TOOLONGTICKER1", "$SPY", "A;DROP"])
+@pytest.mark.parametrize("ticker", ["aapl", "A B", "", "TOOLONGTICKERTOOLONGTICKER1", "X:", "x:BTCUSD", "$SPY", "A;DROP"])
 def test_invalid_tickers_are_refused(ticker):
     with pytest.raises(ConfigError, match="not a valid ticker"):
         validate_ticker(ticker)
@@ -47,15 +49,15 @@ def test_invalid_tickers_are_refused(ticker):
 @pytest.mark.parametrize(
     ("file", "text", "message"),
     [
-        ("pipeline.yml", "pipeline:\n  dataset: d\n  start_date: 2020-13-01\n", "must be a date"),
+        ("pipeline.yml", "pipeline:\n  dataset: us_stocks_sip/day_aggs_v1\n  start_date: 2020-13-01\n", "must be a date"),
         (
             "pipeline.yml",
-            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  download_workers: 0\n",
+            "pipeline:\n  dataset: us_stocks_sip/day_aggs_v1\n  start_date: 2020-01-01\n  download_workers: 0\n",
             "key 'download_workers' must be a positive integer, not '0'",
         ),
         (
             "pipeline.yml",
-            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  land_scope: some\n",
+            "pipeline:\n  dataset: us_stocks_sip/day_aggs_v1\n  start_date: 2020-01-01\n  land_scope: some\n",
             "key 'land_scope' must be one of all, configured",
         ),
         (
@@ -128,7 +130,7 @@ def test_a_dotenv_in_the_working_directory_never_reaches_a_caller_that_did_not_a
     [
         (
             "pipeline.yml",
-            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  lookback_day: 3\n",
+            "pipeline:\n  dataset: us_stocks_sip/day_aggs_v1\n  start_date: 2020-01-01\n  lookback_day: 3\n",
             "pipeline.yml: pipeline: unknown key 'lookback_day' (did you mean 'lookback_days'?)",
         ),
         (
@@ -149,11 +151,11 @@ def test_a_dotenv_in_the_working_directory_never_reaches_a_caller_that_did_not_a
         (
             "instruments.yml",
             "instruments:\n  - {ticker: AAPL, name: n, type: fund, exchange: X, sector: S}\n",
-            "instruments.yml: instruments[0].type is 'fund'; the models accept stock, etf",
+            "instruments.yml: instruments[0].type is 'fund'; the models accept stock, etf, index, crypto, forex, option",
         ),
         (
             "pipeline.yml",
-            "pipeline:\n  dataset: d\n  start_date: 2020-01-01\n  min_coverage_pct: 120\n",
+            "pipeline:\n  dataset: us_stocks_sip/day_aggs_v1\n  start_date: 2020-01-01\n  min_coverage_pct: 120\n",
             "pipeline.yml: key 'min_coverage_pct' must be a percentage from 0 to 100, not '120'",
         ),
     ],

@@ -33,7 +33,7 @@ def test_a_mirror_lists_day_files_in_range_with_keys_as_in_the_bucket(tmp_path):
     for day in (date(2024, 3, 6), date(2024, 3, 7), date(2024, 3, 8)):
         write_day_file(tmp_path, day, [bar_line("AAPL", day)])
     (tmp_path / PREFIX / "2024" / "03" / "notes.txt").write_text("not a day file")
-    listing = LocalMirror(tmp_path, PREFIX).list_files(date(2024, 3, 7), date(2024, 3, 31))
+    listing = LocalMirror(tmp_path).list_files(date(2024, 3, 7), date(2024, 3, 31))
     assert [f.key for f in listing.files] == [
         f"{PREFIX}/2024/03/2024-03-07.csv.gz",
         f"{PREFIX}/2024/03/2024-03-08.csv.gz",
@@ -46,14 +46,14 @@ def test_a_mirror_lists_day_files_in_range_with_keys_as_in_the_bucket(tmp_path):
 
 def test_a_mirror_of_the_prefix_folder_itself_gives_the_same_keys(tmp_path):
     write_day_file(tmp_path, date(2024, 3, 7), [bar_line("AAPL", date(2024, 3, 7))])
-    nested = LocalMirror(tmp_path, PREFIX).list_files(date(2024, 1, 1), date(2024, 12, 31))
-    flat = LocalMirror(tmp_path / PREFIX, PREFIX).list_files(date(2024, 1, 1), date(2024, 12, 31))
+    nested = LocalMirror(tmp_path).list_files(date(2024, 1, 1), date(2024, 12, 31))
+    flat = LocalMirror(tmp_path / PREFIX).list_files(date(2024, 1, 1), date(2024, 12, 31))
     assert nested == flat
 
 
 def test_a_file_removed_after_listing_is_reported_gone(tmp_path):
     path = write_day_file(tmp_path, date(2024, 3, 7), [bar_line("AAPL", date(2024, 3, 7))])
-    mirror = LocalMirror(tmp_path, PREFIX)
+    mirror = LocalMirror(tmp_path)
     [listed] = mirror.list_files(date(2024, 3, 7), date(2024, 3, 7)).files
     path.unlink()
     with pytest.raises(FileGoneError, match="2024-03-07.csv.gz: listed but no longer"):
@@ -64,9 +64,12 @@ def test_make_source_tells_s3_from_folders(tmp_path, make_config):
     cfg = make_config(**S3_CREDENTIALS)
     assert isinstance(make_source(str(tmp_path), cfg.s3), LocalMirror)
     bucket = make_source("s3://mybucket/some/prefix", cfg.s3)
-    assert (bucket.bucket, bucket.prefix) == ("mybucket", "some/prefix")
+    assert (bucket.bucket, bucket.root) == ("mybucket", "some/prefix")
     default = make_source("", cfg.s3)
-    assert (default.bucket, default.prefix) == ("flatfiles", PREFIX)
+    assert (default.bucket, default.root) == ("flatfiles", "")
+    # A prefix naming a dataset's folder (as earlier versions took it) stands for the folder above it.
+    assert make_source(f"s3://flatfiles/{PREFIX}", cfg.s3).root == ""
+    assert make_source(f"s3://flatfiles/mirror/{PREFIX}", cfg.s3).root == "mirror"
     with pytest.raises(SourceError, match="source folder '.*nowhere' does not exist"):
         make_source(str(tmp_path / "nowhere"), cfg.s3)
 
@@ -93,15 +96,15 @@ def test_only_the_exact_key_pattern_is_loaded_and_every_other_dated_key_is_repor
 
 
 def test_the_cache_path_comes_from_the_date_and_etag_never_from_the_key(tmp_path):
-    hostile = RemoteFile("../../../../etc/2024-03-07.csv.gz", date(2024, 3, 7), '"../x/..', 10)
-    path = cache_path(tmp_path, PREFIX, hostile)
+    hostile = RemoteFile("../../../../etc/2024-03-07.csv.gz", date(2024, 3, 7), '"../x/..', 10, PREFIX)
+    path = cache_path(tmp_path, hostile)
     assert path == tmp_path / PREFIX / "2024" / "03" / "2024-03-07.____x___.csv.gz"
     assert path.resolve().is_relative_to(tmp_path)
 
 
 def test_a_prefix_that_climbs_out_of_its_folder_is_refused(tmp_path, make_config):
     cfg = make_config(**S3_CREDENTIALS)
-    with pytest.raises(ConfigError, match="dataset prefix '../etc' is not a plain key prefix"):
+    with pytest.raises(ConfigError, match="prefix '../etc' is not a plain key prefix"):
         make_source("s3://bucket/../etc", cfg.s3)
 
 
