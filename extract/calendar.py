@@ -3,7 +3,7 @@ foresees (national days of mourning, hurricanes, 9/11) and early closes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 
 import exchange_calendars
@@ -41,3 +41,10 @@ def early_closes(start: date, end: date) -> set[date]:
     """Sessions that close early (13:00 New York), such as the day after Thanksgiving."""
     closes = _xnys().early_closes
     return {stamp.date() for stamp in closes if start <= stamp.date() <= end}
+
+
+def session_bounds(day: date) -> tuple[datetime, datetime]:
+    """When the session's regular trading opens and closes (UTC; 13:00 New York on an early close)."""
+    calendar = _xnys()
+    stamp = _checked(day)
+    return calendar.session_open(stamp).to_pydatetime(), calendar.session_close(stamp).to_pydatetime()

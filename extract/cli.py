@@ -172,9 +172,22 @@ def check_config(config_dir, target) -> None:
     help="How many tickers a day file holds (the configured ones included).",
 )
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--minute-sessions",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="The range's last sessions that get minute files (the configured stock tickers').",
+)
+@click.option(
+    "--other-datasets/--stocks-only",
+    default=True,
+    show_default=True,
+    help="Also write day files of indices, crypto, forex and options.",
+)
 @config_dir_option
 @_reports_errors
-def demo_data(out_dir, start, end, ticker_count, seed, config_dir) -> None:
+def demo_data(out_dir, start, end, ticker_count, seed, minute_sessions, other_datasets, config_dir) -> None:
     """Write a deterministic synthetic mirror in the real key layout and file format."""
     from extract.demo import DemoSpec, write_demo_mirror
 
@@ -185,9 +198,14 @@ def demo_data(out_dir, start, end, ticker_count, seed, config_dir) -> None:
         ticker_count=ticker_count,
         seed=seed,
         include_tickers=tuple(cfg.all_tickers()),
+        minute_sessions=minute_sessions,
+        other_datasets=other_datasets,
     )
     written = write_demo_mirror(out_dir, spec)
-    click.echo(f"wrote {written.files} day files, {written.rows} rows, into {out_dir}")
+    click.echo(
+        f"wrote {written.files} stock day files ({written.rows} rows), {written.minute_files} minute files and "
+        f"{written.other_files} day files of other datasets into {out_dir}"
+    )
 
 
 @main.command()

@@ -405,10 +405,13 @@ def _pipeline(data: dict[str, Any]) -> PipelineConfig:
 
 
 def _datasets(section: dict[str, Any], file: str) -> tuple[Dataset, ...]:
-    """`datasets: [...]` (names, or {name, land_scope, cache}); `dataset: NAME` is the one-dataset shorthand."""
+    """`datasets`: a list (names, or {name, land_scope, cache}) or names separated by commas (TBP_DATASETS);
+    `dataset: NAME` is the one-dataset shorthand."""
     if "dataset" in section and "datasets" in section:
         raise ConfigError(f"{file}: give 'datasets' (a list) or 'dataset', not both")
     entries = section.get("datasets", [section.get("dataset") or DEFAULT_DATASET])
+    if isinstance(entries, str):
+        entries = [name.strip() for name in entries.split(",") if name.strip()]
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{file}: key 'datasets' must be a non-empty list of dataset names")
     chosen = tuple(chosen_dataset(entry, f"{file}: datasets[{i}]") for i, entry in enumerate(entries))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import random
@@ -13,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from extract.calendar import sessions
+from extract.demo_datasets import write_asset_day_files, write_gzip_csv, write_minute_files
 from extract.parse import HEADER
 from extract.sources import day_file_key
 
@@ -32,12 +32,16 @@ class DemoSpec:
     seed: int = 7
     include_tickers: tuple[str, ...] = ()
     prefix: str = "us_stocks_sip/day_aggs_v1"
+    minute_sessions: int = 0  # the range's last sessions that get minute files for the configured stock tickers
+    other_datasets: bool = False  # day files of indices, crypto, forex and options too
 
 
 @dataclass(frozen=True)
 class Written:
     files: int
     rows: int
+    minute_files: int = 0
+    other_files: int = 0
 
 
 def _synthetic_tickers(rng: random.Random, count: int, taken: set[str]) -> list[str]:
@@ -130,7 +134,11 @@ def write_demo_mirror(out_dir: Path, spec: DemoSpec) -> Written:
     always = set(configured)
     files = rows = 0
     actions, dividends_due = _Actions(), set()
-    for day in sessions(spec.start, spec.end):
+    days = sessions(spec.start, spec.end)
+    minute_days = set(days[-spec.minute_sessions :]) if spec.minute_sessions else set()
+    minute_tickers = {t for t in configured if ":" not in t}
+    day_bars: dict[date, dict[str, tuple[str, ...]]] = {}
+    for day in days:
         _apply_actions(day, {t: walks[t] for t in configured}, dividends_due, actions)
         lines = [",".join(HEADER)]
         stamp = str(window_start_ns(day))
@@ -140,15 +148,19 @@ def write_demo_mirror(out_dir: Path, spec: DemoSpec) -> Written:
                 continue
             volume, open_, close, high, low, transactions = walk.bar(rng)
             lines.append(f"{ticker},{volume},{open_},{close},{high},{low},{stamp},{transactions}")
-        path = Path(out_dir) / day_file_key(spec.prefix, day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # mtime=0 keeps the gzip bytes, and so the ETag, the same on every run.
-        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6, mtime=0))
+            if day in minute_days and ticker in minute_tickers:
+                day_bars.setdefault(day, {})[ticker] = (open_, high, low, close, volume, transactions)
+        write_gzip_csv(Path(out_dir) / day_file_key(spec.prefix, day), lines)
         files += 1
         rows += len(lines) - 1
     if configured:
         write_reference_pages(Path(out_dir) / "reference", configured, actions)
-    return Written(files=files, rows=rows)
+    return Written(
+        files=files,
+        rows=rows,
+        minute_files=write_minute_files(Path(out_dir), day_bars, spec.seed),
+        other_files=write_asset_day_files(Path(out_dir), spec.start, spec.end, spec.seed) if spec.other_datasets else 0,
+    )
 
 
 def _page(results) -> str:

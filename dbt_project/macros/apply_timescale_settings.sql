@@ -3,15 +3,15 @@
     --full-refresh recreates the table. The keys and indexes come from the model's `indexes` config, which
     dbt-postgres applies whenever it (re)creates the table.
 -#}
-{% macro apply_timescale_settings(relation) %}
-    {{ return(adapter.dispatch('apply_timescale_settings', 'tickerbars')(relation)) }}
+{% macro apply_timescale_settings(relation, time_column='trade_date', chunk_interval=var('hypertable_chunk_interval')) %}
+    {{ return(adapter.dispatch('apply_timescale_settings', 'tickerbars')(relation, time_column, chunk_interval)) }}
 {% endmacro %}
 
-{% macro default__apply_timescale_settings(relation) %}
+{% macro default__apply_timescale_settings(relation, time_column, chunk_interval) %}
     select 1
 {% endmacro %}
 
-{% macro postgres__apply_timescale_settings(relation) %}
+{% macro postgres__apply_timescale_settings(relation, time_column, chunk_interval) %}
     {%- set table = relation.identifier -%}
     {%- if execute and timescaledb_installed() %}
         {%- set hypertable = load_result_rows(
@@ -21,7 +21,7 @@
         {%- if hypertable | length == 0 %}
     select create_hypertable(
         '{{ relation }}'::regclass,
-        by_range('trade_date', interval '{{ var("hypertable_chunk_interval") }}'),
+        by_range('{{ time_column }}', interval '{{ chunk_interval }}'),
         if_not_exists => true,
         migrate_data => true,
         create_default_indexes => false
@@ -31,7 +31,7 @@
     alter table {{ relation }} set (
         timescaledb.compress,
         timescaledb.compress_segmentby = 'ticker',
-        timescaledb.compress_orderby = 'trade_date'
+        timescaledb.compress_orderby = '{{ time_column }}'
     );
         {%- endif %}
     select add_compression_policy(
@@ -39,7 +39,7 @@
     );
     {%- else %}
         {%- if execute %}
-        {{ log("fct_daily_bars: hypertable step skipped: the timescaledb extension is not installed in this "
+        {{ log(table ~ ": hypertable step skipped: the timescaledb extension is not installed in this "
                ~ "database (plain PostgreSQL table with the same keys and indexes)", info=True) }}
         {%- endif %}
     select 1

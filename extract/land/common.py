@@ -56,7 +56,7 @@ def landing_ddl(schema: str) -> list[str]:
         f"alter table {schema}.load_manifest add column if not exists dataset text",
         f"""create table if not exists {schema}.datasets (
             dataset text primary key, landing_table text not null, calendar text not null, timezone text not null,
-            ticker_prefix text not null)""",
+            ticker_prefix text not null, columns text not null)""",
         f"""create table if not exists {schema}.instruments (
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
@@ -299,8 +299,11 @@ class Warehouse:
             [
                 (f"delete from {self.schema}.datasets", [[]]),
                 (
-                    f"insert into {self.schema}.datasets values ({self._values(5)})",
-                    [[d.name, d.landing_table, d.calendar, d.timezone, d.ticker_prefix] for d in datasets],
+                    f"insert into {self.schema}.datasets values ({self._values(6)})",
+                    [
+                        [d.name, d.landing_table, d.calendar, d.timezone, d.ticker_prefix, ",".join(d.columns)]
+                        for d in datasets
+                    ],
                 ),
             ]
         )

@@ -27,6 +27,7 @@ select
     checked.volume,
     checked.transactions,
     checked.source_key,
+    checked.dataset,
     checked.source_etag,
     checked.loaded_at,
     checked.run_id

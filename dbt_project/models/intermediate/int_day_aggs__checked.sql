@@ -14,9 +14,18 @@
 
 with
 
+datasets as (
+
+    select * from {{ ref('stg_reference__datasets') }}
+    where landing_table = 'day_aggs'
+
+),
+
+-- the loads of day files (every day dataset shares the landing table; minute files have their own)
 manifest as (
 
     select * from {{ ref('stg_polygon__load_manifest') }}
+    where dataset in (select datasets.dataset from datasets)
 
 ),
 
@@ -61,7 +70,8 @@ bars as (
 
     select
         stg.ticker,
-        stg.trade_date,
+        -- the day a bar belongs to is window_start's date in its dataset's zone (New York; UTC for crypto, forex)
+        {{ epoch_ns_to_session_date('stg.window_start_ns', 'datasets.day_timezone') }} as trade_date,
         stg.open,
         stg.high,
         stg.low,
@@ -71,12 +81,15 @@ bars as (
         stg.window_start_ns,
         stg.load_id,
         manifest.source_key,
+        manifest.dataset,
+        datasets.has_volume,
         manifest.source_etag,
         stg.file_date,
         manifest.loaded_at,
         manifest.run_id
     from {{ ref('stg_polygon__day_aggs') }} as stg
     inner join manifest on stg.load_id = manifest.load_id
+    inner join datasets on manifest.dataset = datasets.dataset
     inner join current_versions
         on
             manifest.source_key = current_versions.source_key
@@ -128,6 +141,7 @@ checked as (
         window_start_ns,
         load_id,
         source_key,
+        dataset,
         source_etag,
         file_date,
         loaded_at,
@@ -136,7 +150,7 @@ checked as (
             when trade_date <> file_date then 'date_mismatch'
             when bars_in_file > 1 then 'conflicting_duplicate'
             when
-                open is null or high is null or low is null or close is null or volume is null
+                open is null or high is null or low is null or close is null or (volume is null and has_volume)
                 then 'missing_value'
             -- NaN and infinities pass every comparison below (NaN sorts above every number)
             when

@@ -17,6 +17,7 @@ versions as (
 
     select
         source_key,
+        dataset,
         source_etag,
         size_bytes,
         file_date,
@@ -41,6 +42,7 @@ superseded as (
 
 select
     versions.source_key,
+    versions.dataset,
     versions.source_etag,
     versions.file_date,
     min(versions.load_id) as first_load_id,
@@ -48,4 +50,4 @@ select
 from versions
 left join superseded on versions.source_key = superseded.source_key
 where versions.load_id > coalesce(superseded.last_superseded_load_id, 0)
-group by versions.source_key, versions.source_etag, versions.file_date
+group by versions.source_key, versions.dataset, versions.source_etag, versions.file_date

@@ -39,7 +39,14 @@ select
             when newest_overviews.ticker_type in ('ETF', 'ETN', 'ETV', 'ETS') then 'etf'
             when newest_overviews.ticker_type is not null then 'stock'
         end,
-        'stock'
+        -- the provider's asset-class prefix says what a ticker is
+        case substr(instruments.ticker, 1, 2)
+            when 'I:' then 'index'
+            when 'X:' then 'crypto'
+            when 'C:' then 'forex'
+            when 'O:' then 'option'
+            else 'stock'
+        end
     ) as instrument_type,
     coalesce(nullif(instruments.exchange, ''), newest_overviews.primary_exchange) as exchange,
     coalesce(nullif(instruments.sector, ''), newest_overviews.sic_description) as sector,

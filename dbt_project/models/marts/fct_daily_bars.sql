@@ -72,6 +72,7 @@ select
     transactions,
     instrument_id,
     traded_ticker,
+    dataset,
     source_key,
     source_etag,
     loaded_at,

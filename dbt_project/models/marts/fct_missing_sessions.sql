@@ -7,6 +7,11 @@ with
 files as (
 
     select * from {{ ref('int_files__current_versions') }}
+    -- the day files of datasets on the exchange's calendar (crypto trades every day, forex Sunday to Friday)
+    where dataset in (
+            select dataset from {{ ref('stg_reference__datasets') }}
+            where calendar = 'XNYS' and landing_table = 'day_aggs'
+        )
 
 ),
 

@@ -29,6 +29,10 @@ data_range as (
 
     select max(file_date) as last_file_date
     from {{ ref('int_files__current_versions') }}
+    where dataset in (
+            select dataset from {{ ref('stg_reference__datasets') }}
+            where landing_table = 'day_aggs'
+        )
 
 ),
 

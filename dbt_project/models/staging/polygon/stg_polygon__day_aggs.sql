@@ -10,7 +10,6 @@ renamed as (
 
     select
         cast(ticker as text) as ticker,
-        {{ epoch_ns_to_session_date('window_start') }} as trade_date,
         cast(open as double precision) as open,
         cast(high as double precision) as high,
         cast(low as double precision) as low,

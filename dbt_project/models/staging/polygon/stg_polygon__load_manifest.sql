@@ -18,7 +18,9 @@ renamed as (
         cast(rows_rejected as bigint) as rows_rejected,
         tickers as loaded_tickers,
         loaded_at,
-        run_id
+        run_id,
+        -- loads made before datasets were configurable are of the stock day files
+        coalesce(dataset, 'us_stocks_sip/day_aggs_v1') as dataset
 
     from source
 

@@ -1,0 +1,82 @@
+{#-
+    One clean minute bar per active configured instrument and minute, under the instrument's configured ticker,
+    with the part of the day it trades in. Incremental like fct_daily_bars: rows loaded since the newest load minus
+    the lookback, plus the whole history of a ticker new to the table; the post-hook removes bars nothing supports
+    any more. On TimescaleDB a hypertable on bar_start (minute_chunk_interval), compressed by ticker.
+-#}
+{{ config(
+    materialized='incremental',
+    unique_key=['ticker', 'bar_start'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['ticker', 'bar_start'], 'unique': True},
+        {'columns': ['bar_start']},
+    ],
+    post_hook=[
+        "{{ remove_retired_bars(this, 'int_minute_bars__by_instrument', 'bar_start') }}",
+        "{{ apply_timescale_settings(this, 'bar_start', var('minute_chunk_interval')) }}",
+    ],
+) }}
+
+with
+
+bars as (
+
+    select * from {{ ref('int_minute_bars__by_instrument') }}
+
+),
+
+instruments as (
+
+    select * from {{ ref('dim_instruments') }}
+    where is_active
+
+),
+
+candidates as (
+
+    select
+        bars.*,
+        instruments.instrument_id
+    from bars
+    inner join instruments on bars.instrument_ticker = instruments.ticker
+    {% if is_incremental() %}
+        where
+            bars.loaded_at >= {{ lookback_floor(this) }}
+            or bars.traded_ticker not in (select distinct traded_ticker from {{ this }})
+    {% endif %}
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by instrument_ticker, bar_start order by loaded_at desc, source_key asc
+        ) as load_rank
+    from candidates
+
+)
+
+select
+    instrument_ticker as ticker,
+    bar_start,
+    window_start_ns,
+    trade_date,
+    market_session,
+    open,
+    high,
+    low,
+    close,
+    volume,
+    transactions,
+    instrument_id,
+    traded_ticker,
+    source_key,
+    source_etag,
+    loaded_at,
+    run_id
+from ranked
+where load_rank = 1

@@ -1,0 +1,113 @@
+"""Every flat-file dataset from demo data to the marts, on DuckDB and on PostgreSQL: minute bars and their rollups
+(the regular-session rollup equals the day file's bar), and the day bars of indices, crypto, forex and options."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from extract.demo import DemoSpec, write_demo_mirror
+from extract.run import RunOptions, run_extract
+from tests.conftest import CONFIGURED, warehouse_rows
+
+START, END = date(2024, 11, 25), date(2024, 12, 6)  # holds 2024-11-29, an early close (13:00)
+MINUTE_SESSIONS = 6
+ALL_DATASETS = ",".join(
+    [
+        "us_stocks_sip/day_aggs_v1",
+        "us_stocks_sip/minute_aggs_v1",
+        "us_indices/day_aggs_v1",
+        "global_crypto/day_aggs_v1",
+        "global_forex/day_aggs_v1",
+        "us_options_opra/day_aggs_v1",
+    ]
+)
+OTHER_ASSETS = {"I:SPX": "index", "X:BTCUSD": "crypto", "C:EURUSD": "forex", "O:SPY250110C00480000": "option"}
+
+
+@pytest.fixture(scope="module")
+def every_dataset_mirror(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets-mirror")
+    write_demo_mirror(
+        root,
+        DemoSpec(
+            START,
+            END,
+            ticker_count=40,
+            seed=5,
+            include_tickers=CONFIGURED,
+            minute_sessions=MINUTE_SESSIONS,
+            other_datasets=True,
+        ),
+    )
+    return root
+
+
+def configure_other_assets(config_dir) -> None:
+    text = (config_dir / "instruments.yml").read_text()
+    added = "".join(f"  - {{ticker: '{ticker}', type: {kind}}}\n" for ticker, kind in OTHER_ASSETS.items())
+    (config_dir / "instruments.yml").write_text(text.replace("instruments:\n", "instruments:\n" + added, 1))
+
+
+def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, every_dataset_mirror, run_dbt):
+    configure_other_assets(config_dir)
+    cfg = make_config(**target_env, TBP_SOURCE=str(every_dataset_mirror), TBP_DATASETS=ALL_DATASETS)
+    summary = run_extract(cfg, RunOptions(start=START, end=END))
+    assert not summary.failed and not summary.warnings
+    result = run_dbt(["build"], {**target_env, "TBP_DATASETS": ALL_DATASETS})
+    assert "ERROR=0" in result.stdout
+
+    # Minute files land only the configured tickers (their dataset's default land_scope).
+    minute_tickers = {t for (t,) in warehouse_rows(target_env, "select distinct ticker from landing.minute_aggs")}
+    assert minute_tickers == set(CONFIGURED)
+
+    # The regular-session rollup of each day's minute bars is that day's bar from the day file.
+    pairs = warehouse_rows(
+        target_env,
+        "select d.open, m.open, d.high, m.high, d.low, m.low, d.close, m.close, d.volume, m.volume, "
+        "d.transactions, m.transactions from analytics.fct_minute_bars_daily m "
+        "join analytics.fct_daily_bars d on d.ticker = m.ticker and d.trade_date = m.trade_date",
+    )
+    assert len(pairs) == len(CONFIGURED) * MINUTE_SESSIONS
+    for row in pairs:
+        assert row[0:12:2] == pytest.approx(row[1:12:2])
+
+    # The early close ends the regular session at 13:00 New York: 210 regular minutes, later bars post-market.
+    sessions = dict(
+        warehouse_rows(
+            target_env,
+            "select market_session, count(*) from analytics.fct_minute_bars "
+            "where ticker = 'AAPL' and trade_date = '2024-11-29' group by market_session",
+        )
+    )
+    assert sessions["regular"] == 210 and sessions["pre_market"] > 0 and sessions["post_market"] > 0
+    assert warehouse_rows(
+        target_env,
+        "select count(*), sum(minute_bars) from analytics.fct_minute_bars_1h where ticker = 'AAPL' "
+        "and trade_date = '2024-12-02'",
+    ) == [
+        (
+            warehouse_rows(
+                target_env,
+                "select count(distinct extract(hour from bar_start)), count(*) from analytics.fct_minute_bars "
+                "where ticker = 'AAPL' and trade_date = '2024-12-02'",
+            )[0]
+        )
+    ]
+
+    # Day bars of the other asset classes, each on its own calendar and day boundary.
+    days = warehouse_rows(
+        target_env,
+        "select ticker, dataset, count(*), count(volume), "
+        "sum(case when extract(dow from trade_date) = 6 then 1 else 0 end), "
+        "sum(case when extract(dow from trade_date) = 0 then 1 else 0 end) "
+        "from analytics.fct_daily_bars where ticker like '_:%' group by ticker, dataset order by ticker",
+    )
+    assert days == [
+        ("C:EURUSD", "global_forex/day_aggs_v1", 11, 11, 0, 1),  # Sunday to Friday
+        ("I:SPX", "us_indices/day_aggs_v1", 9, 0, 0, 0),  # sessions; no volume
+        ("O:SPY250110C00480000", "us_options_opra/day_aggs_v1", 9, 9, 0, 0),
+        ("X:BTCUSD", "global_crypto/day_aggs_v1", 12, 12, 1, 1),  # every day
+    ]
+    assert warehouse_rows(target_env, "select count(*) from analytics.fct_quarantined_bars") == [(0,)]
