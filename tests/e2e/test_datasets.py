@@ -111,3 +111,7 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
         ("X:BTCUSD", "global_crypto/day_aggs_v1", 12, 12, 1, 1),  # every day
     ]
     assert warehouse_rows(target_env, "select count(*) from analytics.fct_quarantined_bars") == [(0,)]
+    assert warehouse_rows(
+        target_env,
+        "select underlying_ticker, expiration_date, contract_type, strike_price from analytics.dim_option_contracts",
+    ) == [("SPY", date(2025, 1, 10), "call", 480.0)]

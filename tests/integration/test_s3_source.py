@@ -101,3 +101,30 @@ def test_credentials_in_the_endpoint_url_never_reach_the_summary_the_run_record_
     with pytest.raises(SourceError) as failure:
         run_extract(unreachable, RunOptions(start=date(2024, 1, 2), end=date(2024, 1, 3)))
     assert "hunter2pw" not in str(failure.value) and "***@127.0.0.1:9" in str(failure.value)
+
+
+def test_minute_files_leave_the_cache_once_landed_and_day_files_stay(make_config, moto_endpoint, s3_bucket, tmp_path):
+    from extract.demo import DemoSpec, write_demo_mirror
+
+    name, _client, upload = s3_bucket
+    mirror = tmp_path / "minute-mirror"
+    spec = DemoSpec(date(2024, 3, 4), date(2024, 3, 8), ticker_count=20, include_tickers=("AAPL", "MSFT"))
+    write_demo_mirror(mirror, DemoSpec(**{**spec.__dict__, "minute_sessions": 5}))
+    assert upload(mirror) == 10
+    cfg = make_config(
+        TBP_SOURCE=f"s3://{name}",
+        POLYGON_S3_ENDPOINT=moto_endpoint,
+        TBP_DATASETS="us_stocks_sip/day_aggs_v1,us_stocks_sip/minute_aggs_v1",
+        **S3_CREDENTIALS,
+    )
+    summary = run_extract(cfg, RunOptions(start=spec.start, end=spec.end))
+    assert summary.exit_code == 0 and summary.files_loaded == summary.files_downloaded == 10
+    cached = sorted(p.relative_to(cfg.pipeline.cache_dir).parts[:2] for p in cfg.pipeline.cache_dir.rglob("*.csv.gz"))
+    assert cached == [("us_stocks_sip", "day_aggs_v1")] * 5  # minute files: drop_after_landing
+    with duckdb.connect(str(cfg.database.duckdb_path), read_only=True) as conn:
+        minute_tickers = conn.execute("select distinct ticker from landing.minute_aggs order by 1").fetchall()
+        datasets = conn.execute("select dataset, count(*) from landing.load_manifest group by 1 order by 1").fetchall()
+    assert minute_tickers == [("AAPL",), ("MSFT",)]
+    assert datasets == [("us_stocks_sip/day_aggs_v1", 5), ("us_stocks_sip/minute_aggs_v1", 5)]
+    # A re-run plans nothing: the manifest, not the cache, says what is loaded.
+    assert run_extract(cfg, RunOptions(start=spec.start, end=spec.end)).files_loaded == 0
