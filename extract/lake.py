@@ -29,7 +29,8 @@ MANIFEST = "_manifest.json"
 
 @dataclass(frozen=True)
 class LakeTable:
-    """A mart in the lake: partitioned by dataset and year of date_column, or one file when it has none.
+    """A mart in the lake: partitioned by dataset and year (and month: minute data) of date_column, or one file
+    when it has none. The dataset is the row's dataset_column, else `dataset`, else the one publish is given.
     compared: the columns whose change makes a partition worth rewriting (None: every column)."""
 
     name: str
@@ -37,11 +38,28 @@ class LakeTable:
     date_column: str | None = None
     compared: tuple[str, ...] | None = None
     version_column: str | None = None  # the source file version of a row, counted in the manifest
+    monthly: bool = False
+    dataset_column: str | None = None
+    dataset: str | None = None
 
 
+MINUTE_DATASET = "us_stocks_sip/minute_aggs_v1"
 LAKE_TABLES = (
-    LakeTable("fct_daily_bars", ("ticker", "trade_date"), "trade_date", version_column="source_etag"),
+    LakeTable(
+        "fct_daily_bars", ("ticker", "trade_date"), "trade_date", version_column="source_etag", dataset_column="dataset"
+    ),
     LakeTable("fct_daily_bars_adjusted", ("ticker", "trade_date"), "trade_date"),
+    LakeTable(
+        "fct_minute_bars",
+        ("ticker", "bar_start"),
+        "trade_date",
+        version_column="source_etag",
+        monthly=True,
+        dataset=MINUTE_DATASET,
+    ),
+    LakeTable("fct_minute_bars_5m", ("ticker", "bucket_start"), "trade_date", monthly=True, dataset=MINUTE_DATASET),
+    LakeTable("fct_minute_bars_1h", ("ticker", "bucket_start"), "trade_date", monthly=True, dataset=MINUTE_DATASET),
+    LakeTable("fct_minute_bars_daily", ("ticker", "trade_date"), "trade_date", dataset=MINUTE_DATASET),
     LakeTable("fct_corporate_actions", ("ticker", "event_date", "action_type", "cash_amount")),
     LakeTable("dim_instrument_tickers", ("ticker", "valid_from")),
     # updated_at changes on every extract run, the instruments themselves seldom.
@@ -133,10 +151,20 @@ def open_lake(location: str, s3: S3Config) -> LakeStore:
     return FolderLake(Path(location))
 
 
-def partition_name(table: LakeTable, dataset: str, year: int | None) -> str:
+@dataclass(frozen=True)
+class Partition:
+    """Which rows of a mart one lake file holds: all of them (no date column), or a dataset's year or month."""
+
+    dataset: str | None = None
+    year: int | None = None
+    month: int | None = None
+
+
+def partition_name(table: LakeTable, partition: Partition) -> str:
     if table.date_column is None:
         return f"{table.name}/part-0.parquet"
-    return f"{table.name}/dataset={dataset}/year={year}/part-0.parquet"
+    month = f"month={partition.month}/" if table.monthly else ""
+    return f"{table.name}/dataset={partition.dataset.replace('/', '.')}/year={partition.year}/{month}part-0.parquet"
 
 
 def publish(warehouse, lake: LakeStore, schema: str, dataset: str) -> PublishResult:
@@ -145,19 +173,18 @@ def publish(warehouse, lake: LakeStore, schema: str, dataset: str) -> PublishRes
     started = time.monotonic()
     result = PublishResult(lake.location)
     previous = json.loads(lake.read(MANIFEST) or b"{}").get("partitions", {})
-    dataset = dataset.replace("/", ".")
     partitions = {}
     with tempfile.TemporaryDirectory(prefix="tbp-lake-") as scratch:
         for table in LAKE_TABLES:
-            for year, facts in _fingerprints(warehouse, f"{schema}.{table.name}", table).items():
-                name = partition_name(table, dataset, year)
+            for partition, facts in _fingerprints(warehouse, f"{schema}.{table.name}", table, dataset).items():
+                name = partition_name(table, partition)
                 partitions[name] = facts
                 if previous.get(name, {}).get("fingerprint") == facts["fingerprint"]:
                     partitions[name] = previous[name]
                     result.unchanged.append(name)
                     continue
                 local = Path(scratch) / f"{len(result.written)}.parquet"
-                rows = warehouse.export_parquet(_partition_sql(f"{schema}.{table.name}", table, year), local)
+                rows = warehouse.export_parquet(_partition_sql(f"{schema}.{table.name}", table, partition), local)
                 lake.put(local, name)
                 partitions[name] = {**facts, "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
                 result.written.append(name)
@@ -182,37 +209,51 @@ def publish(warehouse, lake: LakeStore, schema: str, dataset: str) -> PublishRes
     return result
 
 
-def _fingerprints(warehouse, relation: str, table: LakeTable) -> dict[int | None, dict]:
+def _partition_columns(table: LakeTable, dataset: str) -> list[str]:
+    """The SQL of a row's partition: its dataset, year and month (null where the table has none)."""
+    if table.date_column is None:
+        return ["null", "null", "null"]
+    month = f"cast(extract(month from t.{table.date_column}) as integer)" if table.monthly else "null"
+    label = f"t.{table.dataset_column}" if table.dataset_column else f"'{table.dataset or dataset}'"
+    return [label, f"cast(extract(year from t.{table.date_column}) as integer)", month]
+
+
+def _fingerprints(warehouse, relation: str, table: LakeTable, dataset: str) -> dict[Partition, dict]:
     """Per partition: rows, dates, source file versions and a digest of every row as the warehouse spells it
     (it changes with any value, source version or load of the partition's rows)."""
     row = "cast(t as varchar)" if table.compared is None else f"concat_ws('|', {', '.join(table.compared)})"
     digest = f"md5(string_agg({row}, ',' order by {', '.join(f't.{c}' for c in table.sort)}))"
     versions = f"count(distinct t.{table.version_column})" if table.version_column else "null"
-    if table.date_column is None:
-        sql = f"select null, count(*), null, null, {digest}, {versions} from {relation} t"
-    else:
-        year = f"cast(extract(year from t.{table.date_column}) as integer)"
-        sql = (
-            f"select {year}, count(*), min(t.{table.date_column}), max(t.{table.date_column}), {digest}, "
-            f"{versions} from {relation} t group by 1"
-        )
+    dates = f"min(t.{table.date_column}), max(t.{table.date_column})" if table.date_column else "null, null"
+    keys = _partition_columns(table, dataset)
+    sql = (
+        f"select {', '.join(keys)}, count(*), {dates}, {digest}, {versions} from {relation} t "
+        "group by 1, 2, 3"
+    )
     try:
         rows = warehouse.execute(sql)
     except WarehouseError as exc:
         raise WarehouseError(f"cannot read {relation} ({exc}): run `make build` first") from None
     return {
-        year: {
+        Partition(label, year, month): {
             "rows": count,
             "min_date": first,
             "max_date": last,
             "source_versions": versions,
             "fingerprint": fingerprint,
         }
-        for year, count, first, last, fingerprint, versions in rows
+        for label, year, month, count, first, last, fingerprint, versions in rows
         if count
     }
 
 
-def _partition_sql(relation: str, table: LakeTable, year: int | None) -> str:
-    where = "" if year is None else f" where extract(year from {table.date_column}) = {int(year)}"
+def _partition_sql(relation: str, table: LakeTable, partition: Partition) -> str:
+    conditions = []
+    if table.date_column is not None:
+        conditions.append(f"extract(year from {table.date_column}) = {int(partition.year)}")
+    if table.monthly:
+        conditions.append(f"extract(month from {table.date_column}) = {int(partition.month)}")
+    if table.dataset_column:
+        conditions.append(f"{table.dataset_column} = '{partition.dataset}'")
+    where = f" where {' and '.join(conditions)}" if conditions else ""
     return f"select * from {relation}{where} order by {', '.join(table.sort)}"

@@ -3,6 +3,7 @@
     >>> import tickerbars
     >>> tickerbars.bars(["AAPL", "MSFT"], start="2024-01-01", end="2024-06-30", lake="lake")
     >>> tickerbars.bars(["NVDA"], start="2024-06-03", adjusted=True)   # split- and dividend-adjusted
+    >>> tickerbars.bars(["AAPL"], start="2024-12-02", end="2024-12-02", frequency="5min")  # from minute bars
 
 The same query in plain polars and DuckDB (both read the lake directly):
 
@@ -17,7 +18,15 @@ from datetime import date
 
 import polars as pl
 
-PARTITION_COLUMNS = ("dataset", "year")
+PARTITION_COLUMNS = ("dataset", "year", "month")
+# frequency -> the mart it reads and its time column
+FREQUENCIES = {
+    "day": ("fct_daily_bars", "trade_date"),
+    "minute": ("fct_minute_bars", "bar_start"),
+    "5min": ("fct_minute_bars_5m", "bucket_start"),
+    "1h": ("fct_minute_bars_1h", "bucket_start"),
+    "regular_session": ("fct_minute_bars_daily", "trade_date"),
+}
 
 
 def table(name: str, lake: str = "lake", storage_options: dict | None = None) -> pl.LazyFrame:
@@ -45,11 +54,19 @@ def bars(
     lake: str = "lake",
     adjusted: bool = False,
     storage_options: dict | None = None,
+    frequency: str = "day",
 ) -> pl.DataFrame:
-    """Daily bars, sorted by ticker and date: as traded (fct_daily_bars), or with adjusted=True split-adjusted OHLC
-    and volume with the total-return adjusted_close (fct_daily_bars_adjusted). Filters reach the scan: only the
-    years between start and end are opened, and row groups outside the tickers and dates are skipped."""
-    frame = table("fct_daily_bars_adjusted" if adjusted else "fct_daily_bars", lake, storage_options)
+    """Bars sorted by ticker and time. frequency "day": as traded (fct_daily_bars), or with adjusted=True
+    split-adjusted OHLC and volume with the total-return adjusted_close (fct_daily_bars_adjusted); "minute",
+    "5min", "1h" and "regular_session" (daily bars of the regular session) come from the minute bars, unadjusted.
+    start and end are session dates. Filters reach the scan: only the years between start and end are opened, and
+    row groups outside the tickers and dates are skipped."""
+    if frequency not in FREQUENCIES:
+        raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, not {frequency!r}")
+    if adjusted and frequency != "day":
+        raise ValueError("adjusted=True is for daily bars (frequency='day')")
+    name, time_column = FREQUENCIES[frequency]
+    frame = table("fct_daily_bars_adjusted" if adjusted else name, lake, storage_options)
     if tickers is not None:
         frame = frame.filter(pl.col("ticker").is_in(list(tickers)))
     if start is not None:
@@ -63,5 +80,5 @@ def bars(
             "ticker", "trade_date", *ADJUSTED_COLUMNS, "adjusted_close", "split_factor", "total_return_factor"
         ).rename(ADJUSTED_COLUMNS)
     else:
-        frame = frame.drop(PARTITION_COLUMNS)
-    return frame.sort("ticker", "trade_date").collect()
+        frame = frame.drop([c for c in PARTITION_COLUMNS if c in frame.collect_schema().names()])
+    return frame.sort("ticker", time_column).collect()

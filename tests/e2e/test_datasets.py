@@ -7,8 +7,10 @@ from datetime import date
 
 import pytest
 
+import tickerbars
 from extract.demo import DemoSpec, write_demo_mirror
-from extract.run import RunOptions, run_extract
+from extract.lake import FolderLake, publish
+from extract.run import RunOptions, open_warehouse, run_extract
 from tests.conftest import CONFIGURED, warehouse_rows
 
 START, END = date(2024, 11, 25), date(2024, 12, 6)  # holds 2024-11-29, an early close (13:00)
@@ -50,7 +52,7 @@ def configure_other_assets(config_dir) -> None:
     (config_dir / "instruments.yml").write_text(text.replace("instruments:\n", "instruments:\n" + added, 1))
 
 
-def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, every_dataset_mirror, run_dbt):
+def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, every_dataset_mirror, run_dbt, tmp_path):
     configure_other_assets(config_dir)
     cfg = make_config(**target_env, TBP_SOURCE=str(every_dataset_mirror), TBP_DATASETS=ALL_DATASETS)
     summary = run_extract(cfg, RunOptions(start=START, end=END))
@@ -115,3 +117,21 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
         target_env,
         "select underlying_ticker, expiration_date, contract_type, strike_price from analytics.dim_option_contracts",
     ) == [("SPY", date(2025, 1, 10), "call", 480.0)]
+
+    # The lake: day bars partitioned by their dataset, minute bars and their rollups by month too.
+    lake = FolderLake(tmp_path / "lake")
+    with open_warehouse(cfg, read_only=True) as warehouse:
+        written = publish(warehouse, lake, "analytics", cfg.pipeline.datasets[0].name).written
+    assert "fct_daily_bars/dataset=global_crypto.day_aggs_v1/year=2024/part-0.parquet" in written
+    assert "fct_minute_bars/dataset=us_stocks_sip.minute_aggs_v1/year=2024/month=12/part-0.parquet" in written
+    assert "fct_minute_bars_5m/dataset=us_stocks_sip.minute_aggs_v1/year=2024/month=11/part-0.parquet" in written
+    five_minutes = tickerbars.bars(["AAPL"], "2024-12-02", "2024-12-02", lake=str(lake.root), frequency="5min")
+    expected = warehouse_rows(
+        target_env,
+        "select bucket_start, open, high, low, close, volume from analytics.fct_minute_bars_5m "
+        "where ticker = 'AAPL' and trade_date = '2024-12-02' order by bucket_start",
+    )
+    got = five_minutes.select("bucket_start", "open", "high", "low", "close", "volume").rows()
+    assert [(stamp.timestamp(), *values) for stamp, *values in got] == [
+        (stamp.timestamp(), *values) for stamp, *values in expected
+    ]
