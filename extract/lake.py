@@ -226,10 +226,7 @@ def _fingerprints(warehouse, relation: str, table: LakeTable, dataset: str) -> d
     versions = f"count(distinct t.{table.version_column})" if table.version_column else "null"
     dates = f"min(t.{table.date_column}), max(t.{table.date_column})" if table.date_column else "null, null"
     keys = _partition_columns(table, dataset)
-    sql = (
-        f"select {', '.join(keys)}, count(*), {dates}, {digest}, {versions} from {relation} t "
-        "group by 1, 2, 3"
-    )
+    sql = f"select {', '.join(keys)}, count(*), {dates}, {digest}, {versions} from {relation} t group by 1, 2, 3"
     try:
         rows = warehouse.execute(sql)
     except WarehouseError as exc:
