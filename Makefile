@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo-mirror
 DEMO_START ?= 2023-01-01
 DEMO_END ?= 2024-12-31
+# The demo loads the stock day files and the minute files (the last 20 sessions of the range, configured tickers).
+DEMO_DATASETS ?= us_stocks_sip/day_aggs_v1,us_stocks_sip/minute_aggs_v1
 EXTRACT_ARGS ?=
 
 # .env fills in what the shell does not set, for every target alike (the CLI reads it too, dbt through make):
@@ -49,18 +51,20 @@ profiles.yml:
 
 setup: $(BIN)/.installed profiles.yml ## Create .venv, install the project, write profiles.yml from the example
 
-$(DEMO_DIR)/.complete: | $(BIN)/.installed
+$(DEMO_DIR)/.complete-with-minutes: | $(BIN)/.installed
 	$(BIN)/tbp-extract demo-data $(DEMO_DIR) --start $(DEMO_START) --end $(DEMO_END)
 	touch $@
 
-demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror into DuckDB: bars, adjusted bars, status, the lake
-	TBP_SOURCE=$(DEMO_DIR) $(BIN)/tbp-extract run --start $(DEMO_START) --end $(DEMO_END) $(EXTRACT_ARGS)
+demo: setup $(DEMO_DIR)/.complete-with-minutes ## The whole pipeline on a synthetic mirror into DuckDB: daily and minute bars, adjusted bars, status, the lake
+	TBP_SOURCE=$(DEMO_DIR) TBP_DATASETS=$(DEMO_DATASETS) $(BIN)/tbp-extract run --start $(DEMO_START) --end $(DEMO_END) $(EXTRACT_ARGS)
 	TBP_REFERENCE_SOURCE=$(DEMO_DIR)/reference $(BIN)/tbp-extract reference
 	$(BIN)/dbt build
 	$(BIN)/tbp-extract status
 	$(BIN)/tbp-extract publish
 	@echo "NVDA split 10-for-1 on 2024-06-10; adjusted, its series has no jump:"
 	$(BIN)/python -c "import tickerbars; print(tickerbars.bars(['NVDA'], '2024-06-05', '2024-06-12', adjusted=True))"
+	@echo "AAPL's last demo session in 1-hour bars, rolled up from its minute bars:"
+	$(BIN)/python -c "import tickerbars; print(tickerbars.bars(['AAPL'], '$(DEMO_END)', '$(DEMO_END)', frequency='1h'))"
 
 extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
 	$(BIN)/tbp-extract run $(EXTRACT_ARGS)

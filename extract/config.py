@@ -145,6 +145,7 @@ class PostgresConfig:
 class DatabaseConfig:
     duckdb_path: Path
     postgres: PostgresConfig
+    duckdb_memory_limit: str = "128MB"
     landing_schema: str = "landing"
     analytics_schema: str = "analytics"
 
@@ -454,7 +455,10 @@ def _database(data: dict[str, Any]) -> DatabaseConfig:
     file = "database.yml"
     _check_keys(data, file, {"database"})
     section = _section(data, file, "database", {"duckdb", "postgres", "landing_schema", "analytics_schema"})
-    duck = _section(section, file, "duckdb", {"path"})
+    duck = _section(section, file, "duckdb", {"path", "memory_limit"})
+    memory_limit = str(duck.get("memory_limit") or "128MB").replace(" ", "")
+    if not re.fullmatch(r"\d+(\.\d+)?(KB|MB|GB|KiB|MiB|GiB)", memory_limit):
+        raise ConfigError(f"{file}: key 'duckdb.memory_limit' must be a size like 128MB or 1GB, not '{memory_limit}'")
     pg = _section(section, file, "postgres", {"host", "port", "dbname", "user", "password", "lock_timeout_seconds"})
     schemas = {
         key: str(section.get(key) or key.removesuffix("_schema")) for key in ("landing_schema", "analytics_schema")
@@ -464,6 +468,7 @@ def _database(data: dict[str, Any]) -> DatabaseConfig:
             raise ConfigError(f"{file}: key '{key}' must be a lower-case SQL identifier, not '{schema}'")
     return DatabaseConfig(
         duckdb_path=Path(str(_required(duck, file, "path"))),
+        duckdb_memory_limit=memory_limit,
         postgres=PostgresConfig(
             host=str(pg.get("host") or ""),
             port=_positive_int(pg, file, "port", 5432),

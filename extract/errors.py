@@ -23,6 +23,10 @@ class FileDefectError(PipelineError):
     """One flat file is unusable (truncated gzip, wrong header, empty). Its rows are not landed."""
 
 
+class MemoryCapError(PipelineError):
+    """A file did not fit in the warehouse's memory cap beside the files landing with it; nothing of it landed."""
+
+
 class NotInPlanError(PipelineError):
     """The provider listed the key but refuses to serve it (403): the subscription does not cover it."""
 

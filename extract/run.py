@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from extract.calendar import early_closes, sessions
@@ -23,6 +24,7 @@ from extract.errors import (
     ConfigError,
     FileDefectError,
     Interrupted,
+    MemoryCapError,
     NotInPlanError,
     PipelineError,
     ResourceError,
@@ -59,6 +61,7 @@ class RunSummary:
     files_downloaded: int = 0
     rows_landed: int = 0
     rows_rejected: int = 0
+    landed_alone: int = 0  # files that did not fit in memory beside others, landed again alone
     not_in_plan: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -91,6 +94,8 @@ class RunSummary:
             f"{self.rows_rejected} rows rejected, not in plan {len(self.not_in_plan)}, failed {len(self.failed)}, "
             f"{self.seconds:.1f}s, {rate:,.0f} rows/s"
         )
+        if self.landed_alone:
+            lines.append(f"{self.landed_alone} files did not fit in memory beside others and were landed again alone")
         lines += [f"not in plan: {key}" for key in self.not_in_plan]
         lines += [f"warning: {warning}" for warning in self.warnings]
         lines += [f"FAILED {key}: {message}" for key, message in sorted(self.failed.items())]
@@ -135,6 +140,7 @@ def open_warehouse(cfg: Config, read_only: bool = False):
         cfg.database.postgres.lock_timeout_seconds,
         read_only=read_only,
         lanes=cfg.pipeline.load_connections,
+        memory_limit=cfg.database.duckdb_memory_limit,
     )
 
 
@@ -285,22 +291,24 @@ def _load_all(
     # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
     load_ids = itertools.count(warehouse.last_load_id() + 1)
     dropped_once_landed = {d.name for d in cfg.pipeline.datasets if d.cache == "drop_after_landing"}
+    alone: list[tuple[FileLoad, Path]] = []  # files that did not fit in memory beside others
     with (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as fetchers,
         ThreadPoolExecutor(max_workers=warehouse.lanes, thread_name_prefix="land") as landers,
         _progress(len(plan.loads)) as advance,
     ):
-        pending: dict[Future, tuple[FileLoad, str]] = {
-            fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): (load, "fetch") for load in plan.loads
+        # a future's load, and the file it lands (None while it is still being fetched)
+        pending: dict[Future, tuple[FileLoad, Path | None]] = {
+            fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): (load, None) for load in plan.loads
         }
         while pending:
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             if stop.is_set():
                 _cancel(pending)
             for future in done:
-                load, stage = pending.pop(future)
+                load, path = pending.pop(future)
                 try:
-                    if stage == "fetch":
+                    if path is None:
                         path = future.result()
                         if not stop.is_set():
                             landing = landers.submit(
@@ -313,9 +321,13 @@ def _load_all(
                                 next(load_ids),
                                 load.remote.dataset in dropped_once_landed,
                             )
-                            pending[landing] = (load, "land")
+                            pending[landing] = (load, path)
                         continue
                     _count(summary, future.result())
+                except MemoryCapError as exc:
+                    log.warning("%s: landing it again alone", exc)
+                    alone.append((load, path))
+                    continue
                 except NotInPlanError as exc:
                     summary.not_in_plan.append(load.remote.key)
                     log.warning("%s", exc)
@@ -326,9 +338,19 @@ def _load_all(
                     summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
                     log.error("%s", exc)
                 advance()
+    for load, path in alone:
+        if stop.is_set():
+            break
+        drop = load.remote.dataset in dropped_once_landed
+        try:
+            _count(summary, _land_one(warehouse, source, load, path, summary.run_id, next(load_ids), drop))
+            summary.landed_alone += 1
+        except MemoryCapError as exc:
+            summary.failed[load.remote.key] = f"{str(exc).removeprefix(f'{load.remote.key}: ')}, and alone too"
+            log.error("%s, and alone too", exc)
 
 
-def _cancel(pending: dict[Future, tuple[FileLoad, str]]) -> None:
+def _cancel(pending: dict[Future, tuple[FileLoad, Path | None]]) -> None:
     """Drop what has not started; what runs finishes (a landing commits or rolls back as a whole)."""
     for future in list(pending):
         if future.cancel():

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from extract.errors import LockTimeoutError, WarehouseError
+from extract.errors import LockTimeoutError, MemoryCapError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS_SQL,
     MANIFEST_COLUMNS,
@@ -27,9 +27,9 @@ from extract.land.common import (
 from extract.parse import PARQUET_OPTIONS, PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
 from extract.plan import FileLoad, ManifestEntry
 
-# Measured on 5 years of full-market files: a 32 MB checkpoint threshold and a 128 MB memory cap keep the
-# extractor near 180 MB whatever the history; a 1 GB cap is 10-20 % faster at 480 MB.
-DUCKDB_SETTINGS = {"checkpoint_threshold": "32MB", "memory_limit": "128MB", "preserve_insertion_order": "false"}
+# Measured on 5 years of full-market files: a 32 MB checkpoint threshold and a 128 MB memory cap (database.yml's
+# duckdb.memory_limit) keep the extractor near 180 MB whatever the history; a 1 GB cap is 10-20 % faster at 480 MB.
+DUCKDB_SETTINGS = {"checkpoint_threshold": "32MB", "preserve_insertion_order": "false"}
 
 
 def _first_line(exc: Exception) -> str:
@@ -41,10 +41,17 @@ class DuckDBWarehouse(Warehouse):
     `lanes` connections of the same database parse and append files side by side."""
 
     def __init__(
-        self, path: Path, schema: str, lock_timeout_seconds: int = 60, read_only: bool = False, lanes: int = 2
+        self,
+        path: Path,
+        schema: str,
+        lock_timeout_seconds: int = 60,
+        read_only: bool = False,
+        lanes: int = 2,
+        memory_limit: str = "128MB",
     ) -> None:
         super().__init__(lanes)
         self.path = Path(path)
+        self.memory_limit = memory_limit
         self.read_only = read_only
         self.schema = schema
         self.lock_timeout_seconds = lock_timeout_seconds
@@ -64,7 +71,7 @@ class DuckDBWarehouse(Warehouse):
                 f"cannot create the warehouse {self.path}: {exc.strerror or exc}; set DUCKDB_PATH to a writable place"
             ) from None
         try:
-            self._conn = self._connect(str(self.path), config=DUCKDB_SETTINGS)
+            self._conn = self._connect(str(self.path), config={**DUCKDB_SETTINGS, "memory_limit": self.memory_limit})
         except WarehouseError:
             self.close()
             raise
@@ -157,6 +164,12 @@ class DuckDBWarehouse(Warehouse):
             result = write()
             lane.execute("commit")
             return result
+        except duckdb.OutOfMemoryException:
+            lane.execute("rollback")
+            raise MemoryCapError(
+                f"{lineage.source_key}: does not fit in DuckDB's memory cap ({self.memory_limit}, "
+                "TBP_DUCKDB_MEMORY_LIMIT) beside the files landing with it"
+            ) from None
         except duckdb.Error as exc:
             lane.execute("rollback")
             if strict and isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException):

@@ -169,3 +169,44 @@ def test_a_landing_table_of_an_older_version_is_named_with_the_way_out(make_conf
         WarehouseError, match="landing was made by an older version .*day_aggs.load_id.* drop schema landing"
     ):
         run_extract(cfg, WHOLE_RANGE)
+
+
+def write_big_day_file(root, day: date, rows: int) -> None:
+    """A full-market-sized day file (rows bars of 400-minute tickers), written by DuckDB for speed."""
+    path = root / PREFIX / f"{day:%Y/%m/%Y-%m-%d}.csv.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.sql(
+        "copy (select 'T' || (i // 400) as ticker, 100 + i % 7 as volume, 10 + i % 400 * 0.01 as open, "
+        "10.01 + i % 400 * 0.01 as close, 10.02 + i % 400 * 0.01 as high, 9.99 + i % 400 * 0.01 as low, "
+        f"1733149800000000000 + i % 400 * 60000000000 as window_start, 3 as transactions from range({rows}) t(i)) "
+        f"to '{path}' (header, compression gzip)"
+    )
+
+
+def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_run(make_config, tmp_path):
+    mirror = tmp_path / "big-mirror"
+    big = (date(2024, 12, 2), date(2024, 12, 3))
+    for day in big:
+        write_big_day_file(mirror, day, 1_000_000)
+    small = date(2024, 12, 4)
+    write_day_file(mirror, small, [bar_line("AAPL", small)])
+    # Two of these files beside each other do not fit in 96 MB; each alone does.
+    cfg = make_config(TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="96MB")
+    summary = run_extract(cfg, RunOptions(start=big[0], end=small))
+    assert summary.exit_code == 0 and summary.files_loaded == 3 and summary.landed_alone >= 1
+    assert "landed again alone" in "\n".join(summary.lines())
+    assert query(cfg, "select count(*) from landing.day_aggs") == [(2_000_001,)]
+    assert query(cfg, LOADS_NOT_MATCHING_THEIR_ROWS) == []
+    # Under a cap too small even alone, the file fails alone: the others land, the run goes on (exit 1, not 3).
+    tight = make_config(
+        TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="64MB", DUCKDB_PATH=str(tmp_path / "tight.duckdb")
+    )
+    summary = run_extract(tight, RunOptions(start=big[0], end=small))
+    assert summary.exit_code == 1 and summary.files_loaded == 1
+    assert all("memory cap (64MB" in message and "alone too" in message for message in summary.failed.values())
+    assert query(tight, "select count(*) from landing.day_aggs") == [(1,)]
+
+
+def test_a_memory_limit_that_is_no_size_is_refused(make_config):
+    with pytest.raises(ConfigError, match="'duckdb.memory_limit' must be a size like 128MB or 1GB, not 'lots'"):
+        make_config(TBP_DUCKDB_MEMORY_LIMIT="lots")
