@@ -2,7 +2,8 @@
     One clean minute bar per active configured instrument and minute, under the instrument's configured ticker,
     with the part of the day it trades in. Incremental like fct_daily_bars: rows loaded since the newest load minus
     the lookback, plus the whole history of a ticker new to the table; the post-hook removes bars nothing supports
-    any more. On TimescaleDB a hypertable on bar_start (minute_chunk_interval), compressed by ticker.
+    any more. On TimescaleDB a hypertable on bar_start (minute_chunk_interval), compressed by ticker, with continuous
+    aggregates of its 5-minute, 1-hour and regular-session daily bars.
 -#}
 {{ config(
     materialized='incremental',
@@ -16,6 +17,8 @@
     post_hook=[
         "{{ remove_retired_bars(this, 'int_minute_bars__by_instrument', 'bar_start') }}",
         "{{ apply_timescale_settings(this, 'bar_start', var('minute_chunk_interval')) }}",
+        "{{ create_minute_aggregates(this) }}",
+        {'sql': "{{ refresh_minute_aggregates(this) }}", 'transaction': false},
     ],
 ) }}
 
