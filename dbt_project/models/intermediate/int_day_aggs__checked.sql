@@ -43,26 +43,7 @@ current_versions as (
 
 {% if is_incremental() %}
 
-    held as (
-
-        select
-            source_key,
-            max(loaded_at) as loaded_at
-        from {{ this }}
-        group by source_key
-
-    ),
-
-    -- files with a load newer than the rows held for them: new, late, re-published or widened files
-    changed_files as (
-
-        select manifest.source_key
-        from manifest
-        left join held on manifest.source_key = held.source_key
-        group by manifest.source_key
-        having max(manifest.loaded_at) > coalesce(max(held.loaded_at), cast('1970-01-01' as timestamp))
-
-    ),
+    {{ files_with_newer_loads('manifest', this) }}
 
 {% endif %}
 
@@ -104,28 +85,7 @@ bars as (
 
 ),
 
-exact_copies_ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by
-                source_key, ticker, trade_date, open, high, low, close, volume, transactions
-            order by loaded_at desc
-        ) as copy_rank
-    from bars
-
-),
-
-distinct_bars as (
-
-    select
-        *,
-        count(*) over (partition by source_key, ticker, trade_date) as bars_in_file
-    from exact_copies_ranked
-    where copy_rank = 1
-
-),
+{{ distinct_bars('bars', 'trade_date') }}
 
 checked as (
 
@@ -146,24 +106,7 @@ checked as (
         file_date,
         loaded_at,
         run_id,
-        case
-            when trade_date <> file_date then 'date_mismatch'
-            when bars_in_file > 1 then 'conflicting_duplicate'
-            when
-                open is null or high is null or low is null or close is null or (volume is null and has_volume)
-                then 'missing_value'
-            -- NaN and infinities pass every comparison below (NaN sorts above every number)
-            when
-                not {{ is_finite('open') }}
-                or not {{ is_finite('high') }}
-                or not {{ is_finite('low') }}
-                or not {{ is_finite('close') }}
-                or not {{ is_finite('volume') }}
-                then 'non_finite'
-            when least(open, high, low, close) <= 0 then 'non_positive_price'
-            when volume < 0 then 'negative_volume'
-            when high < greatest(open, close, low) or low > least(open, close) then 'ohlc_inconsistent'
-        end as quarantine_reason
+        {{ bar_quarantine_reason('has_volume') }} as quarantine_reason
 
     from distinct_bars
 

@@ -41,25 +41,7 @@ sessions as (
 
 {% if is_incremental() %}
 
-    held as (
-
-        select
-            source_key,
-            max(loaded_at) as loaded_at
-        from {{ this }}
-        group by source_key
-
-    ),
-
-    changed_files as (
-
-        select manifest.source_key
-        from manifest
-        left join held on manifest.source_key = held.source_key
-        group by manifest.source_key
-        having max(manifest.loaded_at) > coalesce(max(held.loaded_at), cast('1970-01-01' as timestamp))
-
-    ),
+    {{ files_with_newer_loads('manifest', this) }}
 
 {% endif %}
 
@@ -98,72 +80,41 @@ bars as (
 
 ),
 
-exact_copies_ranked as (
+{{ distinct_bars('bars', 'window_start_ns') }}
+
+checked as (
 
     select
         *,
-        row_number() over (
-            partition by source_key, ticker, window_start_ns, open, high, low, close, volume, transactions
-            order by loaded_at desc
-        ) as copy_rank
-    from bars
-
-),
-
-distinct_bars as (
-
-    select
-        *,
-        count(*) over (partition by source_key, ticker, window_start_ns) as bars_in_file
-    from exact_copies_ranked
-    where copy_rank = 1
+        {{ bar_quarantine_reason() }} as quarantine_reason
+    from distinct_bars
 
 )
 
 select
-    distinct_bars.ticker,
-    distinct_bars.bar_start,
-    distinct_bars.trade_date,
+    checked.ticker,
+    checked.bar_start,
+    checked.trade_date,
     case
-        when distinct_bars.minute_of_day < 570 then 'pre_market'
-        when distinct_bars.minute_of_day < (case when sessions.is_early_close then 780 else 960 end) then 'regular'
+        when checked.minute_of_day < 570 then 'pre_market'
+        when checked.minute_of_day < (case when sessions.is_early_close then 780 else 960 end) then 'regular'
         else 'post_market'
     end as market_session,
-    distinct_bars.open,
-    distinct_bars.high,
-    distinct_bars.low,
-    distinct_bars.close,
-    distinct_bars.volume,
-    distinct_bars.transactions,
-    distinct_bars.window_start_ns,
-    distinct_bars.load_id,
-    distinct_bars.source_key,
-    distinct_bars.source_etag,
-    distinct_bars.file_date,
-    distinct_bars.loaded_at,
-    distinct_bars.run_id,
-    case
-        when distinct_bars.trade_date <> distinct_bars.file_date then 'date_mismatch'
-        when distinct_bars.bars_in_file > 1 then 'conflicting_duplicate'
-        when
-            distinct_bars.open is null or distinct_bars.high is null or distinct_bars.low is null
-            or distinct_bars.close is null or distinct_bars.volume is null
-            then 'missing_value'
-        when
-            not {{ is_finite('distinct_bars.open') }}
-            or not {{ is_finite('distinct_bars.high') }}
-            or not {{ is_finite('distinct_bars.low') }}
-            or not {{ is_finite('distinct_bars.close') }}
-            or not {{ is_finite('distinct_bars.volume') }}
-            then 'non_finite'
-        when least(distinct_bars.open, distinct_bars.high, distinct_bars.low, distinct_bars.close) <= 0
-            then 'non_positive_price'
-        when distinct_bars.volume < 0 then 'negative_volume'
-        when
-            distinct_bars.high < greatest(distinct_bars.open, distinct_bars.close, distinct_bars.low)
-            or distinct_bars.low > least(distinct_bars.open, distinct_bars.close)
-            then 'ohlc_inconsistent'
-        when sessions.session_date is null then 'not_a_session'
-    end as quarantine_reason
-from distinct_bars
-left join sessions on distinct_bars.trade_date = sessions.session_date
+    checked.open,
+    checked.high,
+    checked.low,
+    checked.close,
+    checked.volume,
+    checked.transactions,
+    checked.window_start_ns,
+    checked.load_id,
+    checked.source_key,
+    checked.source_etag,
+    checked.file_date,
+    checked.loaded_at,
+    checked.run_id,
+    coalesce(
+        checked.quarantine_reason, case when sessions.session_date is null then 'not_a_session' end
+    ) as quarantine_reason
+from checked
+left join sessions on checked.trade_date = sessions.session_date

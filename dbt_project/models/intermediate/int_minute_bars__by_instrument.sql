@@ -1,41 +1,7 @@
 {#- The clean minute bars of every ticker an instrument traded under, in its period, under the instrument's ticker. -#}
 {{ config(materialized='view') }}
 
-with
-
-checked as (
-
-    select * from {{ ref('int_minute_aggs__checked') }}
-    where quarantine_reason is null
-
-),
-
-periods as (
-
-    select * from {{ ref('int_instruments__ticker_periods') }}
-
-)
-
-select
-    periods.instrument_ticker,
-    checked.ticker as traded_ticker,
-    checked.bar_start,
-    checked.window_start_ns,
-    checked.trade_date,
-    checked.market_session,
-    checked.open,
-    checked.high,
-    checked.low,
-    checked.close,
-    checked.volume,
-    checked.transactions,
-    checked.source_key,
-    checked.source_etag,
-    checked.loaded_at,
-    checked.run_id
-from checked
-inner join periods
-    on
-        checked.ticker = periods.traded_ticker
-        and checked.trade_date >= periods.valid_from
-        and (checked.trade_date < periods.valid_until or periods.valid_until is null)
+{{ bars_under_instruments('int_minute_aggs__checked', [
+    'bar_start', 'window_start_ns', 'trade_date', 'market_session', 'open', 'high', 'low', 'close', 'volume',
+    'transactions', 'source_key', 'source_etag', 'loaded_at', 'run_id',
+]) }}

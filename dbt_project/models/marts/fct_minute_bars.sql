@@ -22,64 +22,7 @@
     ],
 ) }}
 
-with
-
-bars as (
-
-    select * from {{ ref('int_minute_bars__by_instrument') }}
-
-),
-
-instruments as (
-
-    select * from {{ ref('dim_instruments') }}
-    where is_active
-
-),
-
-candidates as (
-
-    select
-        bars.*,
-        instruments.instrument_id
-    from bars
-    inner join instruments on bars.instrument_ticker = instruments.ticker
-    {% if is_incremental() %}
-        where
-            bars.loaded_at >= {{ lookback_floor(this) }}
-            or bars.traded_ticker not in (select distinct traded_ticker from {{ this }})
-    {% endif %}
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by instrument_ticker, bar_start order by loaded_at desc, source_key asc
-        ) as load_rank
-    from candidates
-
-)
-
-select
-    instrument_ticker as ticker,
-    bar_start,
-    window_start_ns,
-    trade_date,
-    market_session,
-    open,
-    high,
-    low,
-    close,
-    volume,
-    transactions,
-    instrument_id,
-    traded_ticker,
-    source_key,
-    source_etag,
-    loaded_at,
-    run_id
-from ranked
-where load_rank = 1
+{{ newest_instrument_bars('int_minute_bars__by_instrument', 'bar_start', [
+    'bar_start', 'window_start_ns', 'trade_date', 'market_session', 'open', 'high', 'low', 'close', 'volume',
+    'transactions', 'instrument_id', 'traded_ticker', 'source_key', 'source_etag', 'loaded_at', 'run_id',
+]) }}
