@@ -19,8 +19,10 @@ ifneq ($(wildcard .env),)
 include .cache/dotenv.mk
 endif
 
-export TBP_TARGET ?= duckdb
-export DUCKDB_PATH ?= warehouse/tbp.duckdb
+# ENVIRONMENT picks the overlay config/environments/<name>.yml (warehouse, schedule, alerts, lookback) for the CLI,
+# for dbt (run through `tbp-extract dbt`, which hands it the merged warehouse settings) and for `make deploy`.
+ENVIRONMENT ?= development
+export TBP_ENVIRONMENT ?= $(ENVIRONMENT)
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
@@ -56,7 +58,7 @@ $(DEMO_DIR)/.complete: | $(BIN)/.installed
 demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror into DuckDB: bars, adjusted bars, status, the lake
 	TBP_SOURCE=$(DEMO_DIR) $(BIN)/tbp-extract run --start $(DEMO_START) --end $(DEMO_END) $(EXTRACT_ARGS)
 	TBP_REFERENCE_SOURCE=$(DEMO_DIR)/reference $(BIN)/tbp-extract reference
-	$(BIN)/dbt build
+	$(BIN)/tbp-extract dbt build
 	$(BIN)/tbp-extract status
 	$(BIN)/tbp-extract publish
 	@echo "NVDA split 10-for-1 on 2024-06-10; adjusted, its series has no jump:"
@@ -65,8 +67,8 @@ demo: setup $(DEMO_DIR)/.complete ## The whole pipeline on a synthetic mirror in
 extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
 	$(BIN)/tbp-extract run $(EXTRACT_ARGS)
 
-build: setup ## dbt build (models and tests) on TBP_TARGET, then publish the Parquet lake
-	$(BIN)/dbt build
+build: setup ## dbt build (models and tests) on the ENVIRONMENT's warehouse, then publish the Parquet lake
+	$(BIN)/tbp-extract dbt build
 	$(BIN)/tbp-extract publish
 
 reference: setup ## tbp-extract reference: splits, dividends, ticker overviews and events of the configured instruments
@@ -91,8 +93,8 @@ bench-quick: setup ## The benchmark on one month of data (a smoke test, no timin
 	$(BIN)/python -m bench.run --quick
 
 docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
-	$(BIN)/dbt docs generate
-	$(BIN)/dbt docs serve --port 8080
+	$(BIN)/tbp-extract dbt docs generate
+	$(BIN)/tbp-extract dbt docs serve --port 8080
 
 db-up: ## Start a local TimescaleDB (docker compose; needs DB_PASSWORD), then use TBP_TARGET=postgres
 	docker compose up -d --wait timescaledb
