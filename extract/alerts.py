@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from extract.config import Config, Secret
+from extract.config import Config
 from extract.sources import mask_credentials
 
 log = logging.getLogger("extract")
@@ -47,10 +47,10 @@ def runbook_link(cfg: Config, section: str) -> str:
 
 def scrubbed(text: str, cfg: Config) -> str:
     """The text with user:password@ in URLs and every configured secret's value replaced by ***."""
-    secrets = (cfg.s3.access_key, cfg.s3.secret_key, cfg.database.postgres.password, cfg.api.key, cfg.alerts.webhook_url)
+    secrets = (cfg.s3.access_key, cfg.s3.secret_key, cfg.database.postgres.password, cfg.api.key)
     text = mask_credentials(text)
-    for secret in secrets:
-        if isinstance(secret, Secret) and len(secret.get()) >= 4:
+    for secret in (*secrets, cfg.alerts.webhook_url):
+        if len(secret.get()) >= 4:
             text = text.replace(secret.get(), "***")
     return text
 
