@@ -27,7 +27,7 @@ RUNBOOK_TIMESCALEDB = "TimescaleDB jobs failed"
 RUNBOOK_TASK = "A task failed"
 
 _DAY_FILE_KEY = re.compile(r"[\w./-]*\d{4}-\d{2}-\d{2}\.csv\.gz")
-_DBT_NODE = re.compile(r"(?:Failure|Error) in (?:test|model|snapshot|seed) ([\w.]+)")
+_DBT_NODE = re.compile(r"(?:(?:Failure|Error) in (?:test|model|snapshot|seed)|freshness of) ([\w.]+)")
 _TIMESCALEDB_JOB = re.compile(r"TimescaleDB job \d+ \([^)]*\)")
 
 
@@ -55,13 +55,16 @@ def scrubbed(text: str, cfg: Config) -> str:
     return text
 
 
-def task_failure_alert(cfg: Config, dag_id: str, task_id: str, run_id: str, error: str) -> Alert:
-    """A failed task: the day-file keys, dbt nodes or TimescaleDB jobs its error names, and where to read on."""
+def task_failure_alert(cfg: Config, dag_id: str, task_id: str, run_id: str, error: str, late: bool = False) -> Alert:
+    """A failed task: the day-file keys, dbt nodes or TimescaleDB jobs its error names, and where to read on
+    (`late`: it failed because the session's file never appeared)."""
     error = scrubbed(error, cfg)
     keys = tuple(dict.fromkeys(_DAY_FILE_KEY.findall(error)))
     nodes = tuple(dict.fromkeys(_DBT_NODE.findall(error)))
     jobs = tuple(dict.fromkeys(_TIMESCALEDB_JOB.findall(error)))
-    if jobs:
+    if late:
+        section = RUNBOOK_FILE_LATE
+    elif jobs:
         section = RUNBOOK_TIMESCALEDB
     elif keys and task_id in ("extract", "load"):
         section = RUNBOOK_FILE_FAILED
