@@ -8,7 +8,7 @@ import pytest
 
 from extract.sources import day_file_key
 from tests.airflow.test_dags import airflow_env, harness  # noqa: F401  (the module-scoped fixture)
-from tests.conftest import PREFIX, REPO, SMALL_END
+from tests.conftest import PREFIX, SMALL_END
 
 pytest.importorskip("airflow", reason="install the [airflow] extra (make test does)")
 
