@@ -267,6 +267,25 @@ def status(as_json, config_dir, target, environment) -> None:
 
 
 @main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file.")
+@config_dir_option
+@target_option
+@environment_option
+@_reports_errors
+def metrics(out, config_dir, target, environment) -> None:
+    """Print the last run's and the last build's figures, quarantine, coverage and failed TimescaleDB jobs in the
+    Prometheus text format; --out writes them atomically (node-exporter's textfile collector). Exit 3 when the
+    warehouse cannot be opened."""
+    from extract.metrics import collect_metrics, write_atomically
+
+    text = collect_metrics(_config(config_dir, target, environment)).text()
+    if out:
+        write_atomically(text, out)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @config_dir_option
 @target_option
