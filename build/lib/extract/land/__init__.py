@@ -1,0 +1,1 @@
+"""Landing writers, one module per warehouse, the same small interface."""

@@ -1,0 +1,152 @@
+"""`tbp-extract reference`: splits, dividends, ticker overviews and ticker events of the configured instruments,
+from the provider's REST API (or a folder of its pages), landed raw with lineage, one transaction a dataset fetch.
+
+Corporate actions are announced ahead and corrected later, so every run fetches again a window of the recent past
+and the future for each ticker, and the whole history of a ticker never fetched before. dbt decides which records
+count: those of the newest fetch whose window covers their date.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from extract.config import Config
+from extract.errors import NotAuthorizedError, PipelineError
+from extract.rest import ReferenceApi, make_reference_api
+
+log = logging.getLogger("extract")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    dataset: str
+    path: str
+    date_param: str | None = None  # list endpoints: the event date a lookback window filters on
+
+    def request(self, ticker: str, since: date | None) -> tuple[str, dict[str, str]]:
+        if "{ticker}" in self.path:
+            return self.path.format(ticker=ticker), {}
+        params = {"ticker": ticker, "limit": "1000"}
+        if since is not None and self.date_param:
+            params[f"{self.date_param}.gte"] = since.isoformat()
+        return self.path, params
+
+
+ENDPOINTS = (
+    Endpoint("splits", "/stocks/v1/splits", "execution_date"),
+    Endpoint("dividends", "/stocks/v1/dividends", "ex_dividend_date"),
+    Endpoint("ticker_overview", "/v3/reference/tickers/{ticker}"),
+    Endpoint("ticker_events", "/vX/reference/tickers/{ticker}/events"),
+)
+
+
+@dataclass(frozen=True)
+class ReferenceFetch:
+    """One dataset fetched for one ticker: its pages' records land together with this row."""
+
+    fetch_id: int
+    dataset: str
+    ticker: str
+    request: str
+    window_start: date | None  # None: the whole history
+    pages: int
+    records: list[tuple[int, str]]  # (page, the record as the API wrote it)
+    fetched_at: datetime
+    run_id: str
+
+    def row(self) -> list:
+        return [
+            self.fetch_id,
+            self.dataset,
+            self.ticker,
+            self.request,
+            self.window_start,
+            self.pages,
+            len(self.records),
+            self.fetched_at,
+            self.run_id,
+        ]
+
+
+@dataclass
+class ReferenceSummary:
+    run_id: str
+    source: str
+    fetches: int = 0
+    records: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"reference run {self.run_id} from {self.source}: {self.fetches} fetches, {self.records} records, "
+            f"failed {len(self.failed)}"
+        ]
+        return lines + [f"FAILED {what}: {why}" for what, why in sorted(self.failed.items())]
+
+
+def page_records(body: dict) -> list[dict]:
+    """A page's records: each element of `results`, or `results` itself for the single-object endpoints."""
+    results = body.get("results")
+    if isinstance(results, list):
+        return [r for r in results if isinstance(r, dict)]
+    return [results] if isinstance(results, dict) else []
+
+
+def reference_tickers(cfg: Config) -> list[str]:
+    """The configured tickers and the earlier tickers configured for them."""
+    tickers = []
+    for instrument in cfg.instruments:
+        tickers += [instrument.ticker, *instrument.previous_tickers]
+    return list(dict.fromkeys(tickers))
+
+
+def run_reference(cfg: Config, api: ReferenceApi | None = None, today: date | None = None) -> ReferenceSummary:
+    from extract.run import open_warehouse
+
+    api = api or make_reference_api(cfg.api.source, cfg.api.base_url, cfg.api.key)
+    today = today or datetime.now(UTC).date()
+    summary = ReferenceSummary(f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", api.description)
+    with open_warehouse(cfg) as warehouse:
+        warehouse.ensure_schema()
+        fetched_whole = warehouse.reference_fetched_whole()
+        fetch_id = warehouse.last_reference_fetch_id()
+        for ticker in reference_tickers(cfg):
+            for endpoint in ENDPOINTS:
+                whole = endpoint.date_param is None or (endpoint.dataset, ticker) not in fetched_whole
+                since = None if whole else today - timedelta(days=cfg.api.lookback_days)
+                try:
+                    fetch = _fetch(api, endpoint, ticker, since, fetch_id + 1, summary.run_id)
+                except NotAuthorizedError:
+                    raise
+                except PipelineError as exc:
+                    summary.failed[f"{endpoint.dataset} {ticker}"] = str(exc)
+                    log.error("%s %s: %s", endpoint.dataset, ticker, exc)
+                    continue
+                warehouse.land_reference(fetch)
+                fetch_id += 1
+                summary.fetches += 1
+                summary.records += len(fetch.records)
+                log.info("%s %s: %d records in %d pages", endpoint.dataset, ticker, len(fetch.records), fetch.pages)
+    return summary
+
+
+def _fetch(
+    api: ReferenceApi, endpoint: Endpoint, ticker: str, since: date | None, fetch_id: int, run_id: str
+) -> ReferenceFetch:
+    path, params = endpoint.request(ticker, since)
+    records, request, pages = [], "", 0
+    for page in api.pages(path, params):
+        request = request or page.request
+        pages = page.number
+        records += [(page.number, json.dumps(record, sort_keys=True)) for record in page_records(page.body)]
+    return ReferenceFetch(
+        fetch_id, endpoint.dataset, ticker, request or path, since, pages, records, datetime.now(UTC), run_id
+    )

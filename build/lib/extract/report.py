@@ -1,0 +1,112 @@
+"""`tbp-extract report OUT_DIR`: a coverage heatmap (ticker x month), a close-price chart, and a page showing both."""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+from extract.config import Config
+from extract.errors import WarehouseError
+from extract.run import open_warehouse
+
+
+def _month(day: date) -> str:
+    return f"{day:%Y-%m}"
+
+
+def coverage_matrix(bars: list[tuple], loaded_sessions: list[date]) -> tuple[list[str], list[str], list[list]]:
+    """Tickers, months, and per ticker and month the % of loaded sessions with a bar (None before its first bar)."""
+    loaded_by_month: dict[str, int] = defaultdict(int)
+    for day in loaded_sessions:
+        loaded_by_month[_month(day)] += 1
+    present: dict[tuple[str, str], int] = defaultdict(int)
+    first_month: dict[str, str] = {}
+    for ticker, day, _close in bars:
+        present[(ticker, _month(day))] += 1
+        first_month[ticker] = min(first_month.get(ticker, _month(day)), _month(day))
+    tickers, months = sorted(first_month), sorted(loaded_by_month)
+    matrix = [
+        [round(100 * present[(t, m)] / loaded_by_month[m], 1) if m >= first_month[t] else None for m in months]
+        for t in tickers
+    ]
+    return tickers, months, matrix
+
+
+def _heatmap(path: Path, tickers: list[str], months: list[str], matrix: list[list]) -> None:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
+    figure, axes = plt.subplots(figsize=(max(6, len(months) * 0.35 + 2), max(3, len(tickers) * 0.35 + 1.5)))
+    image = axes.imshow(values, cmap="RdYlGn", vmin=80, vmax=100, aspect="auto")
+    axes.set_xticks(range(len(months)), months, rotation=90, fontsize=7)
+    axes.set_yticks(range(len(tickers)), tickers, fontsize=8)
+    axes.set_title("Sessions with a bar, % of sessions loaded (ticker x month)")
+    figure.colorbar(image, ax=axes, label="coverage %")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _close_chart(path: Path, bars: list[tuple]) -> None:
+    import matplotlib.pyplot as plt
+
+    series: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for ticker, day, close in bars:
+        series[ticker][0].append(day)
+        series[ticker][1].append(close)
+    figure, axes = plt.subplots(figsize=(10, 5))
+    for ticker, (days, closes) in sorted(series.items()):
+        axes.plot(days, closes, linewidth=1, label=ticker)
+    axes.set_yscale("log")
+    axes.set_ylabel("close (unadjusted, log scale)")
+    axes.set_title("Daily close of the configured tickers")
+    axes.legend(ncol=6, fontsize=7, loc="upper left")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_report(cfg: Config, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    try:
+        with open_warehouse(cfg, read_only=True) as warehouse:
+            bars = warehouse.execute(
+                f"select ticker, trade_date, close from {cfg.database.analytics_schema}.fct_daily_bars "
+                "order by ticker, trade_date"
+            )
+            loaded = [
+                day
+                for (day,) in warehouse.execute(
+                    f"select distinct file_date from {cfg.database.landing_schema}.load_manifest order by file_date"
+                )
+            ]
+    except WarehouseError as exc:
+        raise WarehouseError(
+            f"cannot read fct_daily_bars from the {cfg.target} warehouse ({exc}): run `make build`"
+        ) from None
+    if not bars:
+        raise WarehouseError("fct_daily_bars is empty: run `make extract build` first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tickers, months, matrix = coverage_matrix(bars, loaded)
+    heatmap, chart, page = out_dir / "coverage.png", out_dir / "close.png", out_dir / "index.html"
+    _heatmap(heatmap, tickers, months, matrix)
+    _close_chart(chart, bars)
+    rows = "".join(
+        f"<tr><td>{html.escape(t)}</td><td>{min((v for v in row if v is not None), default='')}</td>"
+        f"<td>{sum(1 for d in bars if d[0] == t)}</td></tr>"
+        for t, row in zip(tickers, matrix, strict=True)
+    )
+    page.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>tickerbars report</title></head><body>"
+        f"<h1>tickerbars report</h1><p>{len(bars)} bars of {len(tickers)} tickers, {months[0]} .. {months[-1]}.</p>"
+        "<h2>Coverage</h2><img src='coverage.png' alt='coverage heatmap, ticker by month'>"
+        "<table><tr><th>ticker</th><th>lowest monthly coverage %</th><th>bars</th></tr>" + rows + "</table>"
+        "<h2>Close</h2><img src='close.png' alt='daily close of the configured tickers'></body></html>"
+    )
+    return [heatmap, chart, page]

@@ -1,0 +1,340 @@
+"""One extract run: list -> plan -> fetch (parallel) -> parse and land (one transaction a file) -> summary."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from extract.calendar import early_closes, sessions
+from extract.config import Config, validate_ticker
+from extract.errors import (
+    ConfigError,
+    FileDefectError,
+    Interrupted,
+    NotInPlanError,
+    PipelineError,
+    ResourceError,
+)
+from extract.land.common import LandResult, Lineage, RunRecord
+from extract.plan import FileLoad, Plan, make_plan
+from extract.sources import RemoteFile, Source, make_source
+
+log = logging.getLogger("extract")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    start: date | None = None
+    end: date | None = None
+    tickers: tuple[str, ...] = ()
+    group: str | None = None
+    dry_run: bool = False
+    workers: int | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    source: str
+    target: str
+    start: date
+    end: date
+    files_listed: int = 0
+    already_loaded: int = 0
+    planned: dict[str, int] = field(default_factory=dict)
+    files_loaded: int = 0
+    files_downloaded: int = 0
+    rows_landed: int = 0
+    rows_rejected: int = 0
+    not_in_plan: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+    would_load: list[FileLoad] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    @property
+    def outcome(self) -> str:
+        if self.dry_run:
+            return "dry-run"
+        return "failed" if self.failed else "success"
+
+    def lines(self) -> list[str]:
+        rate = self.rows_landed / self.seconds if self.seconds else 0.0
+        lines = [
+            f"run {self.run_id}: {self.outcome} ({self.source} -> {self.target}, {self.start} .. {self.end})",
+            f"files: listed {self.files_listed}, already loaded {self.already_loaded}, "
+            f"planned {sum(self.planned.values())} {self.planned or ''}".rstrip(),
+        ]
+        if self.dry_run:
+            lines += [f"would load {load.remote.key} ({load.reason})" for load in self.would_load]
+            return lines + [f"warning: {warning}" for warning in self.warnings]
+        lines.append(
+            f"loaded {self.files_loaded} files ({self.files_downloaded} downloaded), {self.rows_landed} rows landed, "
+            f"{self.rows_rejected} rows rejected, not in plan {len(self.not_in_plan)}, failed {len(self.failed)}, "
+            f"{self.seconds:.1f}s, {rate:,.0f} rows/s"
+        )
+        lines += [f"not in plan: {key}" for key in self.not_in_plan]
+        lines += [f"warning: {warning}" for warning in self.warnings]
+        lines += [f"FAILED {key}: {message}" for key, message in sorted(self.failed.items())]
+        return lines
+
+
+def resolve_tickers(cfg: Config, tickers: tuple[str, ...], group: str | None) -> frozenset[str] | None:
+    """The tickers this run lands, or None for every row of each file."""
+    if tickers and group:
+        raise ConfigError("give --tickers or --group, not both")
+    if tickers:
+        return frozenset(validate_ticker(t.strip(), "--tickers") for t in tickers if t.strip())
+    if group:
+        return frozenset(cfg.group(group))
+    if cfg.pipeline.land_scope == "configured":
+        return frozenset(cfg.all_tickers())
+    return None
+
+
+def today_in_new_york() -> date:
+    return datetime.now(NEW_YORK).date()
+
+
+def open_warehouse(cfg: Config, read_only: bool = False):
+    if cfg.target == "postgres":
+        from extract.land.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(
+            cfg.database.postgres,
+            cfg.database.landing_schema,
+            read_only=read_only,
+            lanes=cfg.pipeline.load_connections,
+        )
+    from extract.land.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(
+        cfg.database.duckdb_path,
+        cfg.database.landing_schema,
+        cfg.database.postgres.lock_timeout_seconds,
+        read_only=read_only,
+        lanes=cfg.pipeline.load_connections,
+    )
+
+
+def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) -> RunSummary:
+    start = options.start or cfg.pipeline.start_date
+    end = options.end or today_in_new_york()
+    if start > end:
+        raise ConfigError(f"start date {start} is after end date {end}")
+    tickers = resolve_tickers(cfg, options.tickers, options.group)
+    source = source or make_source(cfg.source, cfg.s3)
+    started = time.monotonic()
+    summary = RunSummary(
+        run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        source=source.description,
+        target=cfg.target,
+        start=start,
+        end=end,
+        dry_run=options.dry_run,
+    )
+    with _stop_on_signals() as stop:
+        listing = source.list_files(start, end)
+        summary.files_listed = len(listing.files)
+        with open_warehouse(cfg, read_only=options.dry_run) as warehouse:
+            if not options.dry_run:
+                warehouse.ensure_schema()
+                for run_id in warehouse.abandon_stale_runs():
+                    log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
+                warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
+                first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
+                warehouse.write_sessions(sessions(first, last), early_closes(first, last))
+            plan = make_plan(listing.files, warehouse.manifest(), tickers, listed_range=(start, end))
+            summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
+            summary.warnings = (
+                [
+                    f"--tickers {ticker}: not in instruments.yml; it lands, but dbt builds no bars for it until "
+                    "it is configured"
+                    for ticker in sorted(set(options.tickers) - set(cfg.all_tickers()))
+                ]
+                + listing.refused
+                + [
+                    f"{key}: loaded before but no longer listed by the source; its landed rows are kept"
+                    for key in plan.vanished
+                ]
+            )
+            log.info(
+                "listed %d files, %d already loaded, plan %s", len(listing.files), plan.already_loaded, summary.planned
+            )
+            for warning in summary.warnings:
+                log.warning("%s", warning)
+            if options.dry_run:
+                summary.would_load = plan.loads
+                return summary
+            run = RunRecord(summary.run_id, datetime.now(UTC), cfg.target, source.description)
+            warehouse.record_run(run)
+            try:
+                _load_all(cfg, options, source, warehouse, plan, summary, stop)
+                if stop.signum:
+                    raise Interrupted(stop.signum)
+            except BaseException as exc:
+                summary.files_downloaded = source.downloaded
+                summary.seconds = time.monotonic() - started
+                _finish_run(warehouse, run, summary, "interrupted" if isinstance(exc, Interrupted) else "aborted")
+                raise
+            summary.files_downloaded = source.downloaded
+            if summary.rows_landed:
+                warehouse.refresh_statistics()
+            summary.seconds = time.monotonic() - started
+            _finish_run(warehouse, run, summary, summary.outcome)
+    return summary
+
+
+class _StopRequest(threading.Event):
+    signum: int = 0
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_StopRequest]:
+    """SIGINT and SIGTERM ask the run to stop: no new file starts, files in flight finish or roll back. Only the
+    main thread can take signals; elsewhere (a scheduler's worker thread) the request never comes."""
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum, _frame) -> None:
+        log.warning("%s received: finishing the files in flight, starting no new one", signal.Signals(signum).name)
+        stop.signum = signum
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stop.signum and not sys.exc_info()[0]:
+        raise Interrupted(stop.signum)
+
+
+def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) -> None:
+    run.finished_at = datetime.now(UTC)
+    run.outcome = outcome
+    run.files_listed, run.files_loaded = summary.files_listed, summary.files_loaded
+    run.files_skipped, run.files_failed = summary.already_loaded, len(summary.failed)
+    run.rows_landed, run.rows_rejected = summary.rows_landed, summary.rows_rejected
+    run.message = "; ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items()))[:2000]
+    try:
+        warehouse.record_run(run, summary.warnings)
+    except PipelineError as exc:
+        log.warning("could not record the run's outcome: %s", exc)
+
+
+def _load_all(
+    cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary, stop
+) -> None:
+    """Downloads run ahead in parallel; each file lands as soon as it is here, on as many lanes as the
+    warehouse offers (PostgreSQL: COPY connections; DuckDB: appending cursors). The summary is kept by this thread.
+    Once a stop is requested, no download or landing starts; those under way finish."""
+    workers = options.workers or cfg.pipeline.download_workers
+    # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
+    load_ids = itertools.count(warehouse.last_load_id() + 1)
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as fetchers,
+        ThreadPoolExecutor(max_workers=warehouse.lanes, thread_name_prefix="land") as landers,
+        _progress(len(plan.loads)) as advance,
+    ):
+        pending: dict[Future, tuple[FileLoad, str]] = {
+            fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): (load, "fetch") for load in plan.loads
+        }
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if stop.is_set():
+                _cancel(pending)
+            for future in done:
+                load, stage = pending.pop(future)
+                try:
+                    if stage == "fetch":
+                        path = future.result()
+                        if not stop.is_set():
+                            landing = landers.submit(
+                                _land_one, warehouse, source, load, path, summary.run_id, next(load_ids)
+                            )
+                            pending[landing] = (load, "land")
+                        continue
+                    _count(summary, future.result())
+                except NotInPlanError as exc:
+                    summary.not_in_plan.append(load.remote.key)
+                    log.warning("%s", exc)
+                except ResourceError:
+                    _cancel(pending)
+                    raise
+                except PipelineError as exc:
+                    summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
+                    log.error("%s", exc)
+                advance()
+
+
+def _cancel(pending: dict[Future, tuple[FileLoad, str]]) -> None:
+    """Drop what has not started; what runs finishes (a landing commits or rolls back as a whole)."""
+    for future in list(pending):
+        if future.cancel():
+            del pending[future]
+
+
+def _land_one(warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int) -> LandResult:
+    began = time.monotonic()
+    remote: RemoteFile = load.remote
+    lineage = Lineage(load_id, remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
+    try:
+        result = warehouse.land(path, load, lineage)
+    except FileDefectError:
+        source.discard(path)
+        raise
+    log.info(
+        "loaded %s (%s): %d rows, %d rejected, %.3fs",
+        remote.key,
+        load.reason,
+        result.rows,
+        result.rejected,
+        time.monotonic() - began,
+    )
+    return result
+
+
+def _count(summary: RunSummary, result: LandResult) -> None:
+    summary.files_loaded += 1
+    summary.rows_landed += result.rows
+    summary.rows_rejected += result.rejected
+
+
+@contextmanager
+def _progress(total: int) -> Iterator:
+    """A rich progress bar on a terminal; nothing extra (the per-file log lines) otherwise."""
+    if not sys.stderr.isatty() or total == 0:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("loading", total=total)
+        yield lambda: progress.advance(task)

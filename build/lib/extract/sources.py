@@ -1,0 +1,325 @@
+"""Where flat files come from: an S3-compatible endpoint (boto3) or a local mirror folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from extract.config import S3Config
+from extract.errors import CacheError, ConfigError, FileDefectError, FileGoneError, NotInPlanError, SourceError
+
+DAY_FILE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{4})-(\d{2})-(\d{2})\.csv\.gz$")
+# A single-part upload's ETag is the MD5 of its bytes; a multipart one has a "-N" suffix and is not.
+SINGLE_PART_ETAG = re.compile(r"[0-9a-fA-F]{32}")
+DATE_IN_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One day file as the source lists it."""
+
+    key: str
+    file_date: date
+    etag: str
+    size: int
+
+
+@dataclass
+class Listing:
+    """The day files a source lists for a date range, and the keys under the dataset's prefix it will not load."""
+
+    files: list[RemoteFile] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "key: why", one a key
+
+
+class Source(Protocol):
+    description: str
+    downloaded: int  # files fetched over the network (not from the cache) since the source was made
+
+    def list_files(self, start: date, end: date) -> Listing: ...
+
+    def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path: ...
+
+    def discard(self, path: Path) -> None: ...
+
+
+def date_from_key(key: str) -> date | None:
+    """The session date a day-file key stands for, or None for keys that are not day files."""
+    match = DAY_FILE.search(key)
+    if not match:
+        return None
+    year, month, y2, m2, day = match.groups()
+    if (year, month) != (y2, m2):
+        return None
+    try:
+        return date(int(y2), int(m2), int(day))
+    except ValueError:
+        return None
+
+
+def day_file_key(prefix: str, day: date) -> str:
+    """The one key a day file of this dataset may have."""
+    return f"{prefix}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
+
+
+def sort_listing(listed: Iterator[tuple[str, str, int]], prefix: str, start: date, end: date) -> Listing:
+    """(key, etag, size) items -> the day files in [start, end], and every other key dated in the range, refused
+    with the reason: keys are not paths, so only the dataset's exact key pattern is loaded, and a second key for a
+    date is a conflict to flag, never one to resolve by load timing."""
+    items = list(listed)
+    listing, canonical = Listing(), set()
+    for key, etag, size in items:
+        day = date_from_key(key)
+        if day and start <= day <= end and key == day_file_key(prefix, day):
+            listing.files.append(RemoteFile(key, day, etag, size))
+            canonical.add(day)
+    for key, _etag, _size in items:
+        day = _loose_date(key)
+        if day is None:
+            listing.refused.append(f"{key}: not a day file of {prefix} (no date in its name); not loaded")
+        elif start <= day <= end and key != day_file_key(prefix, day):
+            why = "a second key for that date" if day in canonical else f"not the key pattern {prefix}/YYYY/MM/"
+            listing.refused.append(f"{key}: {why} (expected {day_file_key(prefix, day)}); not loaded")
+    listing.files.sort(key=lambda f: f.key)
+    return listing
+
+
+def _loose_date(key: str) -> date | None:
+    for match in DATE_IN_KEY.finditer(key):
+        try:
+            return date(*(int(part) for part in match.groups()))
+        except ValueError:
+            continue
+    return None
+
+
+def mask_credentials(url: str) -> str:
+    """user:password@ in a URL never reaches a log, an error or extract_runs."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", url)
+
+
+def checked_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    if not PREFIX_PATTERN.fullmatch(prefix) or ".." in prefix.split("/"):
+        raise ConfigError(f"dataset prefix '{prefix}' is not a plain key prefix like us_stocks_sip/day_aggs_v1")
+    return prefix
+
+
+def cache_path(cache_dir: Path, prefix: str, remote: RemoteFile) -> Path:
+    """Built from the parsed date and the ETag, never from the raw key."""
+    etag = re.sub(r"[^A-Za-z0-9-]", "_", remote.etag)
+    return cache_dir / prefix / f"{remote.file_date:%Y/%m/%Y-%m-%d}.{etag}.csv.gz"
+
+
+def s3_client(cfg: S3Config, endpoint_url: str | None = None):
+    """The one place a boto3 client is made, with the configured keys only: boto's own credential chain (~/.aws,
+    AWS_* variables) would sign with somebody else's keys, so it is used only when the user opts in. Retries
+    throttling, 5xx and dropped connections."""
+    keys = {"aws_access_key_id": cfg.access_key.get(), "aws_secret_access_key": cfg.secret_key.get()}
+    if not all(keys.values()):
+        if not cfg.ambient_credentials:
+            raise ConfigError(
+                "POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY must be set to read from S3 "
+                "(or set TBP_SOURCE to a local mirror folder, or POLYGON_S3_AMBIENT_CREDENTIALS=true for boto's own)"
+            )
+        keys = {}
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or cfg.endpoint,
+        **keys,
+        region_name="us-east-1",
+        config=BotoConfig(
+            signature_version="s3v4",
+            retries={"mode": "adaptive", "max_attempts": cfg.max_attempts},
+            connect_timeout=cfg.connect_timeout_seconds,
+            read_timeout=cfg.read_timeout_seconds,
+            max_pool_connections=32,
+        ),
+    )
+
+
+class LocalMirror:
+    """A folder holding the same key layout as the bucket (what `aws s3 sync` or rclone leaves)."""
+
+    downloaded = 0  # files are read in place
+
+    def __init__(self, root: Path, prefix: str) -> None:
+        self.prefix = checked_prefix(prefix)
+        nested = root / self.prefix
+        self.base = nested if nested.is_dir() else root
+        self.description = f"local mirror {self.base}"
+
+    def list_files(self, start: date, end: date) -> Listing:
+        return sort_listing(self._listed(start, end), self.prefix, start, end)
+
+    def _listed(self, start: date, end: date) -> Iterator[tuple[str, str, int]]:
+        for year in range(start.year, end.year + 1):
+            for path in sorted((self.base / str(year)).rglob("*")):
+                if not path.is_file():
+                    continue
+                key = f"{self.prefix}/{path.relative_to(self.base).as_posix()}"
+                day = date_from_key(key)
+                # Only day files within the range are read for their ETag; the rest are named, not read.
+                listed = day is not None and start <= day <= end and key == day_file_key(self.prefix, day)
+                yield key, _md5(path) if listed else "", path.stat().st_size
+
+    def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
+        path = self.base / day_file_key(self.prefix, remote.file_date).removeprefix(self.prefix + "/")
+        if not path.is_file():
+            raise FileGoneError(f"{remote.key}: listed but no longer in {self.base}")
+        # Read in place: a truncated or corrupt file fails when it is parsed, inside its transaction.
+        return path
+
+    def discard(self, path: Path) -> None:
+        """The mirror is the user's: a file that failed to land stays where it is."""
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class S3Bucket:
+    """Day files in an S3-compatible bucket, listed page by page and fetched into a local cache."""
+
+    def __init__(self, client, bucket: str, prefix: str, download_attempts: int = 4) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = checked_prefix(prefix)
+        self.download_attempts = download_attempts
+        self.description = f"s3://{bucket}/{self.prefix} at {mask_credentials(client.meta.endpoint_url)}"
+        self.downloaded = 0
+        self._count_lock = threading.Lock()
+
+    def _list_keys(self, prefix: str) -> Iterator[dict]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise SourceError(f"cannot list s3://{self.bucket}/{prefix}: {_describe(exc)}") from None
+
+    def list_files(self, start: date, end: date) -> Listing:
+        listed = (
+            (item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+            for year in range(start.year, end.year + 1)
+            for item in self._list_keys(f"{self.prefix}/{year}/")
+        )
+        return sort_listing(listed, self.prefix, start, end)
+
+    def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
+        target = cache_path(cache_dir, self.prefix, remote)
+        if target.is_file() and target.stat().st_size == remote.size:
+            return target
+        try:
+            return self._fetch_into(remote, target)
+        except OSError as exc:
+            raise CacheError(
+                f"cannot write {target.parent}: {exc.strerror or exc}; free space or fix the download cache's "
+                "permissions, or point TBP_CACHE_DIR elsewhere"
+            ) from None
+
+    def _fetch_into(self, remote: RemoteFile, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mismatched_digest = None
+        for attempt in range(1, self.download_attempts + 1):
+            try:
+                self._download(remote, target, mismatched_digest)
+                with self._count_lock:
+                    self.downloaded += 1
+                return target
+            except ETagMismatch as exc:
+                mismatched_digest = exc.digest
+                if attempt == self.download_attempts:
+                    raise
+            except FileDefectError:
+                if attempt == self.download_attempts:
+                    raise
+            # Bodies cut short and failed transfers are worth another try after a pause.
+            time.sleep(min(8.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")
+
+    def discard(self, path: Path) -> None:
+        """Drop a cached copy that failed to land, so the next run downloads it again."""
+        path.unlink(missing_ok=True)
+
+    def _download(self, remote: RemoteFile, target: Path, mismatched_digest: str | None) -> None:
+        """One GET into a temporary file, renamed into place when whole. A single-part ETag is the MD5 of the bytes,
+        unless the object is encrypted with a customer key; so bytes whose MD5 differs from it are fetched again,
+        and taken when a second download gives the very same bytes (the gzip check still decides before landing)."""
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                # ChecksumMode: boto verifies the object's own checksum where the provider stored one.
+                response = self.client.get_object(Bucket=self.bucket, Key=remote.key, ChecksumMode="ENABLED")
+                for chunk in response["Body"].iter_chunks(1 << 16):
+                    digest.update(chunk)
+                    out.write(chunk)
+            received = Path(temporary).stat().st_size
+            if received != remote.size:
+                raise FileDefectError(f"{remote.key}: received {received} of {remote.size} bytes")
+            md5 = digest.hexdigest()
+            if SINGLE_PART_ETAG.fullmatch(remote.etag) and md5 not in (remote.etag.lower(), mismatched_digest):
+                raise ETagMismatch(f"{remote.key}: received bytes whose MD5 differs from the listed ETag", md5)
+            # The gzip stream itself is checked whole (CRC-32, length) before the file lands.
+            os.replace(temporary, target)
+        except ClientError as exc:
+            raise _classify(remote.key, exc) from None
+        except BotoCoreError as exc:
+            raise FileDefectError(f"{remote.key}: download failed: {_describe(exc)}") from None
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+class ETagMismatch(FileDefectError):
+    def __init__(self, message: str, digest: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip(": ")
+    return mask_credentials(str(exc))
+
+
+def _classify(key: str, exc: ClientError) -> Exception:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if status == 403 or code in ("AccessDenied", "403"):
+        return NotInPlanError(f"{key}: access denied (403): not covered by your plan, skipped")
+    if status == 404 or code in ("NoSuchKey", "404"):
+        return FileGoneError(f"{key}: listed but gone (404); the next run retries it")
+    return SourceError(f"{key}: {_describe(exc)}")
+
+
+def make_source(spec: str, cfg: S3Config) -> Source:
+    """TBP_SOURCE: s3://bucket[/prefix], a local folder, or empty for the bucket in s3.yml."""
+    if not spec or spec.startswith("s3://"):
+        bucket, _, prefix = spec.removeprefix("s3://").partition("/")
+        return S3Bucket(s3_client(cfg), bucket or cfg.bucket, prefix or cfg.prefix)
+    root = Path(spec)
+    if not root.is_dir():
+        raise SourceError(f"source folder '{spec}' does not exist")
+    return LocalMirror(root, cfg.prefix)

@@ -1,0 +1,124 @@
+"""What the warehouse holds: per-ticker coverage from dbt's marts, the last extract run, the quarantine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+from extract.config import Config
+from extract.errors import WarehouseError
+from extract.run import open_warehouse
+from extract.timescale import job_stats
+
+
+@dataclass(frozen=True)
+class TickerStatus:
+    ticker: str
+    first_session: date | None
+    last_session: date | None
+    sessions_present: int
+    sessions_missing: int
+    coverage_pct: float | None
+
+
+@dataclass
+class WarehouseStatus:
+    tickers: list[TickerStatus] = field(default_factory=list)
+    last_run: dict | None = None
+    quarantined_rows: int = 0
+    quarantined_files: int = 0
+    missing_sessions: list[date] = field(default_factory=list)  # exchange sessions without a day file
+    off_session_files: list[str] = field(default_factory=list)  # day files dated on no session
+    warnings: list[str] = field(default_factory=list)  # what the last run reported (vanished or refused keys)
+    failed_jobs: list[str] = field(default_factory=list)  # TimescaleDB background jobs whose last run failed
+    problems: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def fail(self, exit_code: int, problem: str) -> WarehouseStatus:
+        self.problems.append(problem)
+        self.exit_code = max(self.exit_code, exit_code)
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+LAST_RUN_COLUMNS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "files_loaded",
+    "files_failed",
+    "rows_landed",
+    "message",
+)
+
+
+def warehouse_status(cfg: Config) -> WarehouseStatus:
+    """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
+    cannot be opened); 1 when an exchange session has no day file, a file is dated on no session, a ticker's
+    coverage is under min_coverage_pct, the last run did not succeed, or a TimescaleDB job's last run failed."""
+    status = WarehouseStatus()
+    if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
+        return status.fail(3, f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
+    with open_warehouse(cfg, read_only=True) as warehouse:
+        landing, analytics = cfg.database.landing_schema, cfg.database.analytics_schema
+        try:
+            rows = warehouse.execute(
+                "select ticker, first_session, last_session, sessions_present, sessions_missing, coverage_pct "
+                f"from {analytics}.fct_ticker_coverage order by ticker"
+            )
+            [quarantine] = warehouse.execute(
+                f"select count(*), count(distinct source_key) from {analytics}.fct_quarantined_bars"
+            )
+            gaps = warehouse.execute(
+                f"select session_date, reason, source_key from {analytics}.fct_missing_sessions order by 1"
+            )
+        except WarehouseError:
+            status.fail(3, f"dbt models not built yet in schema {analytics}: run `make build`")
+        else:
+            status.tickers = [
+                TickerStatus(r[0], r[1], r[2], int(r[3]), int(r[4]), None if r[5] is None else float(r[5]))
+                for r in rows
+            ]
+            status.quarantined_rows, status.quarantined_files = (int(value) for value in quarantine)
+            status.missing_sessions = [day for day, reason, _key in gaps if reason == "no_file"]
+            status.off_session_files = [key for _day, reason, key in gaps if reason == "not_a_session"]
+        try:
+            runs = warehouse.execute(
+                f"select {', '.join(LAST_RUN_COLUMNS)} from {landing}.extract_runs order by started_at desc limit 1"
+            )
+            if runs:
+                status.warnings = [
+                    warning
+                    for (warning,) in warehouse.execute(
+                        f"select warning from {landing}.run_warnings where run_id = {warehouse.placeholder}",
+                        [runs[0][0]],
+                    )
+                ]
+        except WarehouseError:
+            runs = []
+        status.failed_jobs = [job.problem() for job in job_stats(warehouse, cfg.target) if job.failing]
+    if runs:
+        status.last_run = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(LAST_RUN_COLUMNS, runs[0], strict=True)
+        }
+        if status.last_run["outcome"] != "success":
+            status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
+    if status.missing_sessions:
+        shown = ", ".join(str(day) for day in status.missing_sessions[:5])
+        more = f" and {len(status.missing_sessions) - 5} more" if len(status.missing_sessions) > 5 else ""
+        status.fail(1, f"{len(status.missing_sessions)} exchange sessions have no day file: {shown}{more}")
+    for problem in status.failed_jobs:
+        status.fail(1, problem)
+    for key in status.off_session_files:
+        status.fail(1, f"{key}: dated on a day the exchange does not trade")
+    for ticker in status.tickers:
+        if ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
+            status.fail(
+                1,
+                f"{ticker.ticker}: coverage {ticker.coverage_pct:.2f} % is under {cfg.pipeline.min_coverage_pct} % "
+                f"({ticker.sessions_missing} sessions missing)",
+            )
+    return status
