@@ -26,7 +26,7 @@ export TBP_ENVIRONMENT ?= $(ENVIRONMENT)
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
-.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean deploy
+.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean deploy scale-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -95,6 +95,18 @@ bench-quick: setup ## The benchmark on one month of data (a smoke test, no timin
 docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
 	$(BIN)/tbp-extract dbt docs generate
 	$(BIN)/tbp-extract dbt docs serve --port 8080
+
+# redis-server from Debian for make scale-check (as root, installed here; else a note).
+/usr/bin/redis-server:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	else echo "note: install Debian's redis-server package to run make scale-check"; exit 1; fi
+
+$(BIN)/.celery-installed: $(BIN)/.airflow-installed
+	$(BIN)/pip install --quiet -e '.[dev,airflow,celery]'
+	touch $@
+
+scale-check: $(BIN)/.celery-installed /usr/bin/redis-server ## Backfill DAG on Airflow + 2 Celery workers + Redis on loopback equals a single-process run (not in make test)
+	$(BIN)/python -m support.scale_check
 
 AIRFLOW_PYTHON ?= $(abspath $(BIN))/python
 deploy: $(BIN)/.airflow-installed ## Deploy into AIRFLOW_HOME for ENVIRONMENT (AIRFLOW_PYTHON: that Airflow's python); rolls back on failure
