@@ -77,11 +77,13 @@ def airflow_env(work: Path, mirror: Path, metadata_dsn: str, redis_port: int, ap
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the backfill is unpaused
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "support.scale_check.worker_hostname",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{metadata_dsn}",
+        # psycopg 3 serves SQLAlchemy's async engine too (Airflow would otherwise want asyncpg).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": f"postgresql+psycopg_async://{metadata_dsn}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg://{metadata_dsn}",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
@@ -135,16 +137,19 @@ def wait_for(what: str, condition, timeout: float, services: Processes) -> None:
     raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def run_state(env: dict[str, str]) -> str:
-    runs = json.loads(airflow(env, "dags", "list-runs", "tickerbars_backfill", "-o", "json") or "[]")
-    return next((run["state"] for run in runs if run["run_id"] == RUN_ID), "none")
+def metadata(dsn: str, sql: str) -> list[tuple]:
+    """A query on Airflow's metadata database (the CLI's output mixes log lines into its JSON)."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, [RUN_ID] if "%s" in sql else None).fetchall()
 
 
-def dag_parsed(env: dict[str, str]) -> bool:
-    try:
-        return "tickerbars_backfill" in airflow(env, "dags", "list", "-o", "plain")
-    except RuntimeError:
-        return False
+def run_state(dsn: str) -> str:
+    rows = metadata(dsn, "select state from dag_run where dag_id = 'tickerbars_backfill' and run_id = %s")
+    return rows[0][0] if rows else "none"
+
+
+def dag_parsed(dsn: str) -> bool:
+    return bool(metadata(dsn, "select 1 from serialized_dag where dag_id = 'tickerbars_backfill'"))
 
 
 def celery_run(work: Path, mirror: Path, start: date, end: date, stack: ExitStack) -> dict[str, str]:
@@ -178,18 +183,17 @@ def celery_run(work: Path, mirror: Path, start: date, end: date, stack: ExitStac
             f"worker-{n}@%h",
         ]
         services.start(f"worker-{n}", command, worker_env)
-    wait_for("the DAG processor to parse tickerbars_backfill", lambda: dag_parsed(env), 300, services)
+    wait_for("the DAG processor to parse tickerbars_backfill", lambda: dag_parsed(dsn), 300, services)
     conf = json.dumps({"start": str(start), "end": str(end)})
     airflow(env, "dags", "unpause", "tickerbars_backfill")
     airflow(env, "dags", "trigger", "tickerbars_backfill", "--run-id", RUN_ID, "--conf", conf)
-    wait_for("the backfill run to finish", lambda: run_state(env) in ("success", "failed"), 1500, services)
-    state = run_state(env)
-    with psycopg.connect(dsn) as conn:
-        hosts = conn.execute(
-            "select map_index, hostname, state from task_instance "
-            "where dag_id = 'tickerbars_backfill' and run_id = %s and task_id = 'download_month' order by map_index",
-            [RUN_ID],
-        ).fetchall()
+    wait_for("the backfill run to finish", lambda: run_state(dsn) in ("success", "failed"), 1500, services)
+    state = run_state(dsn)
+    hosts = metadata(
+        dsn,
+        "select map_index, hostname, state from task_instance "
+        "where dag_id = 'tickerbars_backfill' and run_id = %s and task_id = 'download_month' order by map_index",
+    )
     if state != "success":
         raise RuntimeError(f"the backfill run ended {state}: see {logs}")
     return {f"month {index}": f"{host} ({task_state})" for index, host, task_state in hosts}
