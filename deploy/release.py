@@ -37,6 +37,8 @@ from pathlib import Path
 
 import click
 
+from extract.config import environments
+
 PROJECT_FILES = ("dbt_project.yml", "profiles.example.yml", "dbt_project", "config")
 EXPECTED_DAGS = ("tickerbars_backfill", "tickerbars_daily", "tickerbars_quality")
 KEPT_RELEASES = 5
@@ -217,7 +219,10 @@ def roll_back(target: Target, previous: Path | None) -> None:
         shutil.rmtree(target.dags_folder / "tickerbars", ignore_errors=True)
         return
     switch(target, previous)
-    check_live(target)
+    try:
+        check_live(target)
+    except DeployError as exc:
+        raise DeployError(f"{exc.step} of the previous release {previous.name}, after the rollback", str(exc)) from None
 
 
 def prune(target: Target) -> None:
@@ -273,9 +278,9 @@ def main(environment, airflow_home, airflow_python, root, source) -> None:
     if not airflow_home:
         click.echo("error: set AIRFLOW_HOME (or --airflow-home): the Airflow environment to deploy into", err=True)
         sys.exit(2)
-    environments = {p.stem for p in (source / "config" / "environments").glob("*.yml")} | {"development"}
-    if environment not in environments:
-        known = ", ".join(sorted(environments))
+    known_environments = environments(source / "config")
+    if environment not in known_environments:
+        known = ", ".join(known_environments)
         click.echo(
             f"error: ENVIRONMENT={environment} has no config/environments/{environment}.yml (known: {known})", err=True
         )

@@ -72,7 +72,7 @@ def task_failure_alert(cfg: Config, dag_id: str, task_id: str, run_id: str, erro
         section = RUNBOOK_QUALITY
     else:
         section = RUNBOOK_TASK
-    return Alert(f"{dag_id}.{task_id} failed", keys + nodes + jobs, run_id, section, _first_lines(error))
+    return Alert(f"{dag_id}.{task_id} failed", keys + nodes + jobs, run_id, section, _truncated(error))
 
 
 def late_file_alert(session: date, deadline: str, run_id: str, key: str) -> Alert:
@@ -91,7 +91,7 @@ def file_deadline_passed(session: date, deadline: str, now: datetime) -> bool:
     return now >= due
 
 
-def _first_lines(text: str, limit: int = 1500) -> str:
+def _truncated(text: str, limit: int = 1500) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 

@@ -109,3 +109,26 @@ def test_a_broken_release_is_rolled_back_to_the_previous_one(tmp_path):
     assert [entry.split(" ", 2)[2] for entry in history[:1]] == ["deployed (staging)"]
     assert history[1].endswith(f"failed at DAG import check; live: {release}")
     assert history[2].endswith(f"failed at dbt parse; live: {release}")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (["--environment", "qa"], 2, "error: ENVIRONMENT=qa has no config/environments/qa.yml (known: development, "),
+        (["--airflow-python", "/nonexistent/python"], 3, "error: --airflow-python /nonexistent/python does not exist"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_touch_nothing(tmp_path, arguments, code, message):
+    home = tmp_path / "airflow_home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TBP_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.release", "--airflow-home", str(home), "--source", str(REPO), *arguments],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == code
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert not (home / "tickerbars" / "current").exists()
