@@ -1,3 +1,0 @@
-from extract.cli import main
-
-main()

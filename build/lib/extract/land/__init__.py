@@ -1,1 +1,0 @@
-"""Landing writers, one module per warehouse, the same small interface."""
