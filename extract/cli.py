@@ -29,10 +29,12 @@ def _date(_ctx, param, value: str | None) -> date | None:
         raise click.BadParameter(str(exc)) from None
 
 
-def _config(config_dir: str | None, target: str | None) -> Config:
+def _config(config_dir: str | None, target: str | None, environment: str | None = None) -> Config:
     environ = dict(os.environ)
     if target:
         environ["TBP_TARGET"] = target
+    if environment:
+        environ["TBP_ENVIRONMENT"] = environment
     return load_config(config_dir, environ, dotenv=Path(".env"))
 
 
@@ -63,7 +65,12 @@ target_option = click.option(
     "--target",
     type=click.Choice(["duckdb", "postgres"]),
     default=None,
-    help="Warehouse to land into (default: $TBP_TARGET or duckdb).",
+    help="Warehouse to land into (default: $TBP_TARGET, else the environment's target, else duckdb).",
+)
+environment_option = click.option(
+    "--environment",
+    default=None,
+    help="Configuration overlay config/environments/<name>.yml (default: $TBP_ENVIRONMENT or development).",
 )
 
 
@@ -88,12 +95,13 @@ def main(log_level: str | None, log_format: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads.")
 @config_dir_option
 @target_option
+@environment_option
 @_reports_errors
-def run(start, end, tickers, group, dry_run, workers, config_dir, target) -> None:
+def run(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
     """List the source, fetch what the manifest lacks, and land it (one transaction a file)."""
     from extract.run import RunOptions, run_extract
 
-    cfg = _config(config_dir, target)
+    cfg = _config(config_dir, target, environment)
     options = RunOptions(
         start=start,
         end=end,
@@ -111,12 +119,13 @@ def run(start, end, tickers, group, dry_run, workers, config_dir, target) -> Non
 @main.command()
 @config_dir_option
 @target_option
+@environment_option
 @_reports_errors
-def reference(config_dir, target) -> None:
+def reference(config_dir, target, environment) -> None:
     """Fetch splits, dividends, ticker overviews and ticker events of the configured instruments; land them raw."""
     from extract.reference import run_reference
 
-    summary = run_reference(_config(config_dir, target))
+    summary = run_reference(_config(config_dir, target, environment))
     for line in summary.lines():
         click.echo(line)
     sys.exit(summary.exit_code)
@@ -125,14 +134,21 @@ def reference(config_dir, target) -> None:
 @main.command("check-config")
 @config_dir_option
 @target_option
+@environment_option
 @_reports_errors
-def check_config(config_dir, target) -> None:
-    """Validate the configuration and the environment; say what is wrong."""
-    cfg = _config(config_dir, target)
+def check_config(config_dir, target, environment) -> None:
+    """Validate the configuration and the environment; show the merged settings and where each came from (secrets
+    masked); say what is wrong."""
+    from extract.environments import settings
+
+    cfg = _config(config_dir, target, environment)
     click.echo(
         f"config {cfg.config_dir}: {len(cfg.instruments)} instruments "
         f"({len(cfg.active_tickers())} active), groups: {', '.join(sorted(cfg.groups)) or 'none'}"
     )
+    click.echo(f"environment: {cfg.environment}")
+    for setting in settings(cfg):
+        click.echo(f"  {setting.key} = {setting.value}  ({setting.origin})")
     from extract.run import open_warehouse, today_in_new_york
     from extract.sources import mask_credentials
 
@@ -157,6 +173,19 @@ def check_config(config_dir, target) -> None:
         sys.exit(exc.exit_code)
     click.echo(f"warehouse: reachable ({target_desc})")
     click.echo("ok")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+@config_dir_option
+@target_option
+@environment_option
+@_reports_errors
+def dbt(dbt_args, config_dir, target, environment) -> None:
+    """Run dbt (`tbp-extract dbt build`) on the warehouse of the environment's merged configuration."""
+    from extract.environments import run_dbt
+
+    sys.exit(run_dbt(_config(config_dir, target, environment), list(dbt_args)))
 
 
 @main.command("demo-data")
@@ -212,8 +241,9 @@ def demo_data(out_dir, start, end, ticker_count, seed, minute_sessions, other_da
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @config_dir_option
 @target_option
+@environment_option
 @_reports_errors
-def status(as_json, config_dir, target) -> None:
+def status(as_json, config_dir, target, environment) -> None:
     """Per ticker: first and last session, sessions present and missing, coverage; the last run and its warnings;
     quarantine. Exits 3 when the warehouse or its models are missing, 1 when coverage is under min_coverage_pct or
     the last run did not succeed: fit for cron and monitors."""
@@ -221,7 +251,7 @@ def status(as_json, config_dir, target) -> None:
 
     from extract.status import warehouse_status
 
-    result = warehouse_status(_config(config_dir, target))
+    result = warehouse_status(_config(config_dir, target, environment))
     if as_json:
         click.echo(json.dumps(result.as_dict(), default=str, indent=2))
         sys.exit(result.exit_code)
@@ -256,15 +286,35 @@ def status(as_json, config_dir, target) -> None:
 
 
 @main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file.")
+@config_dir_option
+@target_option
+@environment_option
+@_reports_errors
+def metrics(out, config_dir, target, environment) -> None:
+    """Print the last run's and the last build's figures, quarantine, coverage and failed TimescaleDB jobs in the
+    Prometheus text format; --out writes them atomically (node-exporter's textfile collector). Exit 3 when the
+    warehouse cannot be opened."""
+    from extract.metrics import collect_metrics, write_atomically
+
+    text = collect_metrics(_config(config_dir, target, environment)).text()
+    if out:
+        write_atomically(text, out)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @config_dir_option
 @target_option
+@environment_option
 @_reports_errors
-def report(out_dir, config_dir, target) -> None:
+def report(out_dir, config_dir, target, environment) -> None:
     """Write a coverage heatmap (ticker x month), a close-price chart and an HTML page showing them."""
     from extract.report import write_report
 
-    for path in write_report(_config(config_dir, target), out_dir):
+    for path in write_report(_config(config_dir, target, environment), out_dir):
         click.echo(f"wrote {path}")
 
 
@@ -272,12 +322,13 @@ def report(out_dir, config_dir, target) -> None:
 @click.option("--lake", default=None, help="Folder or s3://bucket/prefix (default: lake_location in pipeline.yml).")
 @config_dir_option
 @target_option
+@environment_option
 @_reports_errors
-def publish(lake, config_dir, target) -> None:
+def publish(lake, config_dir, target, environment) -> None:
     """Write the marts as a Hive-partitioned Parquet lake: only partitions whose rows changed, each atomically."""
     from extract.orchestration import publish_lake
 
-    cfg = _config(config_dir, target)
+    cfg = _config(config_dir, target, environment)
     result = publish_lake(cfg, lake)
     click.echo(result.line())
     if not result.location.startswith("s3://"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ TICKER_PATTERN = re.compile(r"^(?:[A-Z]:)?[A-Z][A-Za-z0-9.\-]{0,23}$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("instruments.yml", "pipeline.yml", "s3.yml", "database.yml", "api.yml")
 TARGETS = ("duckdb", "postgres")
+DEFAULT_ENVIRONMENT = "development"
+_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 LAND_SCOPES = ("all", "configured")
 # dim_instruments' accepted_values test holds the same list.
 INSTRUMENT_TYPES = ("stock", "etf", "index", "crypto", "forex", "option")
@@ -48,6 +50,23 @@ S3_KEYS = {
     "read_timeout_seconds",
     "ambient_credentials",
 }
+DATABASE_KEYS = {"duckdb", "postgres", "landing_schema", "analytics_schema"}
+DUCKDB_KEYS = {"path", "memory_limit"}
+POSTGRES_KEYS = {"host", "port", "dbname", "user", "password", "lock_timeout_seconds"}
+API_KEYS = {"base_url", "key", "source", "lookback_days"}
+SCHEDULE_KEYS = {"daily", "quality", "file_deadline"}
+ALERT_KEYS = {"webhook_url", "email_to", "email_from", "smtp_host", "smtp_port", "runbook_url"}
+# What an environment overlay (config/environments/<name>.yml) may set: the sections of the base files (merged key
+# by key over them), the target, and what only differs between environments: the schedule and the alert targets.
+OVERLAY_SECTIONS: dict[str, set[str]] = {
+    "pipeline": PIPELINE_KEYS,
+    "s3": S3_KEYS,
+    "database": DATABASE_KEYS,
+    "api": API_KEYS,
+    "schedule": SCHEDULE_KEYS,
+    "alerts": ALERT_KEYS,
+}
+BASE_SECTIONS = {"pipeline": "pipeline.yml", "s3": "s3.yml", "database": "database.yml", "api": "api.yml"}
 
 
 class Secret:
@@ -128,6 +147,46 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """When the DAGs run (cron, New York time) and when the session's day file counts as late."""
+
+    daily: str = "30 20 * * 1-5"
+    quality: str = "0 7 * * 2-6"
+    file_deadline: str = "11:00"  # New York time on the next day; the provider promises the file by then
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Where alerts go: a Slack-compatible webhook and/or email through an SMTP relay. None configured: no alert."""
+
+    webhook_url: Secret = Secret("")
+    email_to: tuple[str, ...] = ()
+    email_from: str = "tickerbars@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    runbook_url: str = "docs/operations.md"
+
+    def enabled(self) -> bool:
+        return bool(self.webhook_url) or bool(self.email_to)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting's value came from: a file, and the ${VAR} that filled it in, if any."""
+
+    file: str
+    variable: str = ""
+    from_environment: bool = False
+
+    def describe(self) -> str:
+        if self.from_environment:
+            return f"environment {self.variable}, via {self.file}" if self.file else f"environment {self.variable}"
+        if self.variable:
+            return f"{self.file}, default of ${{{self.variable}}}"
+        return self.file
+
+
+@dataclass(frozen=True)
 class PostgresConfig:
     host: str
     port: int
@@ -161,6 +220,10 @@ class Config:
     api: ApiConfig
     source: str = ""
     target: str = "duckdb"
+    environment: str = DEFAULT_ENVIRONMENT
+    schedule: ScheduleConfig = ScheduleConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    origins: dict[str, Origin] = field(default_factory=dict, compare=False, repr=False)
 
     def all_tickers(self) -> list[str]:
         return [i.ticker for i in self.instruments]
@@ -195,12 +258,17 @@ class Config:
         return problems
 
 
-def substitute(value: Any, env: dict[str, str], where: str) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
+def substitute(value: Any, env: dict[str, str], where: str, origins: dict[str, Origin] | None = None) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML tree. `where` is 'file:' plus the key
+    path; with `origins`, each leaf's key path records the file and the variable that filled it in."""
     if isinstance(value, dict):
-        return {k: substitute(v, env, f"{where}.{k}") for k, v in value.items()}
+        return {k: substitute(v, env, f"{where}.{k}", origins) for k, v in value.items()}
     if isinstance(value, list):
+        if origins is not None:
+            _record_origin(origins, where, "".join(v for v in value if isinstance(v, str)), env)
         return [substitute(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origins is not None:
+        _record_origin(origins, where, value if isinstance(value, str) else "", env)
     if not isinstance(value, str):
         return value
 
@@ -217,22 +285,33 @@ def substitute(value: Any, env: dict[str, str], where: str) -> Any:
     return _VARIABLE.sub(replace, value)
 
 
+def _record_origin(origins: dict[str, Origin], where: str, text: str, env: dict[str, str]) -> None:
+    file, _, key = where.partition(":")
+    variable = next(iter(_VARIABLE.findall(text)), ("", ""))[0]
+    origins[key.lstrip(".")] = Origin(file, variable, bool(variable) and env.get(variable, "") != "")
+
+
 def load_config(
     config_dir: str | Path | None = None, environ: dict[str, str] | None = None, dotenv: Path | None = None
 ) -> Config:
-    """Read, substitute and validate the config files; raise ConfigError naming what to fix. A dotenv file (the
-    CLI passes ./.env; tests pass none) fills in what the environment does not set: the environment wins."""
+    """Read, substitute and validate the config files, then the overlay of TBP_ENVIRONMENT over them; raise
+    ConfigError naming what to fix. A dotenv file (the CLI passes ./.env; tests pass none) fills in what the
+    environment does not set: the environment wins."""
     env = dict(os.environ if environ is None else environ)
     if dotenv is not None and dotenv.is_file():
         env = {**{k: v for k, v in dotenv_values(dotenv).items() if v is not None}, **env}
     config_dir = Path(config_dir or env.get("TBP_CONFIG_DIR") or "config")
     if not config_dir.is_dir():
         raise ConfigError(f"config folder '{config_dir}' does not exist (set TBP_CONFIG_DIR or --config-dir)")
-    raw = {name: _read_yaml(config_dir / name, env) for name in CONFIG_FILES}
+    origins: dict[str, Origin] = {}
+    raw = {name: _read_yaml(config_dir / name, env, origins) for name in CONFIG_FILES}
+    environment = env.get("TBP_ENVIRONMENT") or DEFAULT_ENVIRONMENT
+    overlay = _read_overlay(config_dir, environment, env, origins)
+    for section, file in BASE_SECTIONS.items():
+        if section in overlay:
+            raw[file][section] = _merged(raw[file].get(section), overlay[section])
     instruments, groups = _instruments(raw["instruments.yml"])
-    target = env.get("TBP_TARGET") or "duckdb"
-    if target not in TARGETS:
-        raise ConfigError(f"TBP_TARGET must be one of {', '.join(TARGETS)}, not '{target}'")
+    target = _target(env, overlay, origins)
     return Config(
         config_dir=config_dir,
         instruments=instruments,
@@ -243,6 +322,95 @@ def load_config(
         api=_api(raw["api.yml"]),
         source=env.get("TBP_SOURCE", ""),
         target=target,
+        environment=environment,
+        schedule=_schedule(overlay.get("schedule") or {}, environment),
+        alerts=_alerts(overlay.get("alerts") or {}, environment),
+        origins=origins,
+    )
+
+
+def environments(config_dir: Path) -> list[str]:
+    """The environments a config folder defines (development always exists: it needs no overlay)."""
+    found = {path.stem for path in (config_dir / "environments").glob("*.yml")}
+    return sorted(found | {DEFAULT_ENVIRONMENT})
+
+
+def _read_overlay(config_dir: Path, environment: str, env: dict[str, str], origins: dict[str, Origin]) -> dict:
+    """config/environments/<environment>.yml, checked key by key; development may have none."""
+    if not _ENVIRONMENT_NAME.match(environment):
+        raise ConfigError(f"TBP_ENVIRONMENT must be a lower-case name like staging, not '{environment}'")
+    path = config_dir / "environments" / f"{environment}.yml"
+    if not path.is_file():
+        if environment == DEFAULT_ENVIRONMENT:
+            return {}
+        known = ", ".join(environments(config_dir))
+        raise ConfigError(f"{path}: no such environment file for TBP_ENVIRONMENT={environment} (known: {known})")
+    overlay = _read_yaml(path, env, origins, label=f"environments/{environment}.yml")
+    where = f"environments/{environment}.yml"
+    _check_keys(overlay, where, {"target", *OVERLAY_SECTIONS})
+    for section, keys in OVERLAY_SECTIONS.items():
+        if section in overlay:
+            if not isinstance(overlay[section], dict):
+                raise ConfigError(f"{where}: '{section}' must be a mapping")
+            _check_keys(overlay[section], f"{where}: {section}", keys)
+    database = overlay.get("database") or {}
+    for name, keys in (("duckdb", DUCKDB_KEYS), ("postgres", POSTGRES_KEYS)):
+        if isinstance(database.get(name), dict):
+            _check_keys(database[name], f"{where}: database.{name}", keys)
+    return overlay
+
+
+def _merged(base: Any, overlay: Any) -> Any:
+    """overlay over base, mapping by mapping; any other value of the overlay replaces the base's."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        return {**base, **{key: _merged(base.get(key), value) for key, value in overlay.items()}}
+    return overlay
+
+
+def _target(env: dict[str, str], overlay: dict, origins: dict[str, Origin]) -> str:
+    """TBP_TARGET (or --target) wins over the overlay's target; duckdb when neither says."""
+    if env.get("TBP_TARGET"):
+        target = env["TBP_TARGET"]
+        origins["target"] = Origin("", "TBP_TARGET", True)
+    else:
+        target = str(overlay.get("target") or "duckdb")
+    if target not in TARGETS:
+        raise ConfigError(f"TBP_TARGET must be one of {', '.join(TARGETS)}, not '{target}'")
+    return target
+
+
+def _schedule(section: dict[str, Any], environment: str) -> ScheduleConfig:
+    file = f"environments/{environment}.yml: schedule"
+    defaults = ScheduleConfig()
+    values = {key: str(section.get(key) or getattr(defaults, key)) for key in ("daily", "quality")}
+    for key, value in values.items():
+        if len(value.split()) != 5:
+            raise ConfigError(f"{file}: key '{key}' must be a cron expression of five fields, not '{value}'")
+    deadline = str(section.get("file_deadline") or defaults.file_deadline)
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", deadline):
+        raise ConfigError(f"{file}: key 'file_deadline' must be a New York time like 11:00, not '{deadline}'")
+    return ScheduleConfig(daily=values["daily"], quality=values["quality"], file_deadline=deadline)
+
+
+def _alerts(section: dict[str, Any], environment: str) -> AlertsConfig:
+    file = f"environments/{environment}.yml: alerts"
+    defaults = AlertsConfig()
+    webhook = str(section.get("webhook_url") or "")
+    if webhook and not webhook.startswith(("https://", "http://")):
+        raise ConfigError(f"{file}: key 'webhook_url' must be an http(s) URL")
+    email_to = section.get("email_to") or []
+    if isinstance(email_to, str):
+        email_to = [address.strip() for address in email_to.split(",") if address.strip()]
+    for address in email_to:
+        if "@" not in str(address):
+            raise ConfigError(f"{file}: key 'email_to' holds '{address}', which is not an email address")
+    return AlertsConfig(
+        webhook_url=Secret(webhook),
+        email_to=tuple(str(address) for address in email_to),
+        email_from=str(section.get("email_from") or defaults.email_from),
+        smtp_host=str(section.get("smtp_host") or defaults.smtp_host),
+        smtp_port=_positive_int(section, file, "smtp_port", defaults.smtp_port),
+        runbook_url=str(section.get("runbook_url") or defaults.runbook_url),
     )
 
 
@@ -256,7 +424,9 @@ _StringDatesLoader.yaml_implicit_resolvers = {
 }
 
 
-def _read_yaml(path: Path, env: dict[str, str]) -> dict[str, Any]:
+def _read_yaml(
+    path: Path, env: dict[str, str], origins: dict[str, Origin] | None = None, label: str = ""
+) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: file is missing")
     try:
@@ -265,7 +435,7 @@ def _read_yaml(path: Path, env: dict[str, str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return substitute(data, env, f"{path.name}:")
+    return substitute(data, env, f"{label or path.name}:", origins)
 
 
 def _check_keys(mapping: dict[str, Any], where: str, allowed: set[str]) -> None:
@@ -442,7 +612,7 @@ def _s3(data: dict[str, Any]) -> S3Config:
 def _api(data: dict[str, Any]) -> ApiConfig:
     file = "api.yml"
     _check_keys(data, file, {"api"})
-    section = _section(data, file, "api", {"base_url", "key", "source", "lookback_days"})
+    section = _section(data, file, "api", API_KEYS)
     return ApiConfig(
         base_url=str(_required(section, file, "base_url")).rstrip("/"),
         key=Secret(str(section.get("key") or "")),
@@ -454,12 +624,12 @@ def _api(data: dict[str, Any]) -> ApiConfig:
 def _database(data: dict[str, Any]) -> DatabaseConfig:
     file = "database.yml"
     _check_keys(data, file, {"database"})
-    section = _section(data, file, "database", {"duckdb", "postgres", "landing_schema", "analytics_schema"})
-    duck = _section(section, file, "duckdb", {"path", "memory_limit"})
+    section = _section(data, file, "database", DATABASE_KEYS)
+    duck = _section(section, file, "duckdb", DUCKDB_KEYS)
     memory_limit = str(duck.get("memory_limit") or "128MB").replace(" ", "")
     if not re.fullmatch(r"\d+(\.\d+)?(KB|MB|GB|KiB|MiB|GiB)", memory_limit):
         raise ConfigError(f"{file}: key 'duckdb.memory_limit' must be a size like 128MB or 1GB, not '{memory_limit}'")
-    pg = _section(section, file, "postgres", {"host", "port", "dbname", "user", "password", "lock_timeout_seconds"})
+    pg = _section(section, file, "postgres", POSTGRES_KEYS)
     schemas = {
         key: str(section.get(key) or key.removesuffix("_schema")) for key in ("landing_schema", "analytics_schema")
     }

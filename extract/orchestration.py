@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from extract.calendar import is_session
 from extract.config import Config
 from extract.errors import PipelineError
 from extract.run import RunOptions, RunSummary, open_warehouse, run_extract
-from extract.sources import Source, date_from_key, make_source
+from extract.sources import Source, date_from_key, day_file_key, make_source
 
 log = logging.getLogger("extract")
 
@@ -44,8 +44,20 @@ def daily_extract(cfg: Config, session: date, source: Source | None = None) -> R
     if summary.failed:
         raise PipelineError(f"{len(summary.failed)} file(s) failed: " + "; ".join(sorted(summary.failed)))
     if is_session(session) and not session_loaded(cfg, session):
-        raise FileNotPublishedYet(f"the day file for {session} is not published yet")
+        key = day_file_key(cfg.s3.prefix, session)
+        raise FileNotPublishedYet(f"the day file for {session} is not published yet ({key})")
     return summary
+
+
+def alert_if_late(cfg: Config, session: date, run_id: str, now: datetime | None = None) -> bool:
+    """Send the lateness alert when the session's file is still missing past the environment's file deadline."""
+    from extract.alerts import file_deadline_passed, late_file_alert, send_alert
+
+    if not file_deadline_passed(session, cfg.schedule.file_deadline, now or datetime.now(UTC)):
+        return False
+    key = day_file_key(cfg.s3.prefix, session)
+    send_alert(cfg, late_file_alert(session, cfg.schedule.file_deadline, run_id, key))
+    return True
 
 
 def month_windows(start: date, end: date) -> list[tuple[date, date]]:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from extract.config import Config
 from extract.errors import WarehouseError
 from extract.run import open_warehouse
+from extract.timescale import job_stats
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class WarehouseStatus:
     missing_sessions: list[date] = field(default_factory=list)  # exchange sessions without a day file
     off_session_files: list[str] = field(default_factory=list)  # day files dated on no session
     warnings: list[str] = field(default_factory=list)  # what the last run reported (vanished or refused keys)
+    failed_jobs: list[str] = field(default_factory=list)  # TimescaleDB background jobs whose last run failed
     problems: list[str] = field(default_factory=list)
     exit_code: int = 0
 
@@ -56,7 +58,7 @@ LAST_RUN_COLUMNS = (
 def warehouse_status(cfg: Config) -> WarehouseStatus:
     """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
     cannot be opened); 1 when an exchange session has no day file, a file is dated on no session, a ticker's
-    coverage is under min_coverage_pct, or the last run did not succeed."""
+    coverage is under min_coverage_pct, the last run did not succeed, or a TimescaleDB job's last run failed."""
     status = WarehouseStatus()
     if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
         return status.fail(3, f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
@@ -97,6 +99,7 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
                 ]
         except WarehouseError:
             runs = []
+        status.failed_jobs = [job.problem() for job in job_stats(warehouse, cfg.target) if job.failing]
     if runs:
         status.last_run = {
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(LAST_RUN_COLUMNS, runs[0], strict=True)
@@ -107,6 +110,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         shown = ", ".join(str(day) for day in status.missing_sessions[:5])
         more = f" and {len(status.missing_sessions) - 5} more" if len(status.missing_sessions) > 5 else ""
         status.fail(1, f"{len(status.missing_sessions)} exchange sessions have no day file: {shown}{more}")
+    for problem in status.failed_jobs:
+        status.fail(1, problem)
     for key in status.off_session_files:
         status.fail(1, f"{key}: dated on a day the exchange does not trade")
     for ticker in status.tickers:

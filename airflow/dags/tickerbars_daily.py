@@ -16,7 +16,7 @@ from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config
 
 @dag(
     dag_id="tickerbars_daily",
-    schedule=CronTriggerTimetable("30 20 * * 1-5", timezone="America/New_York"),
+    schedule=CronTriggerTimetable(load_config().schedule.daily, timezone="America/New_York"),
     start_date=pendulum.datetime(2024, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=1,
@@ -26,11 +26,16 @@ from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config
 )
 def tickerbars_daily():
     @task(retries=16, retry_delay=timedelta(hours=1))
-    def extract(logical_date=None) -> dict:
-        from extract.orchestration import daily_extract
+    def extract(logical_date=None, run_id=None) -> dict:
+        from extract.orchestration import FileNotPublishedYet, alert_if_late, daily_extract
 
+        cfg = load_config()
         session = pendulum.instance(logical_date).in_timezone("America/New_York").date()
-        summary = daily_extract(load_config(), session)
+        try:
+            summary = daily_extract(cfg, session)
+        except FileNotPublishedYet:
+            alert_if_late(cfg, session, run_id)
+            raise
         return {"files_loaded": summary.files_loaded, "rows_landed": summary.rows_landed}
 
     @task

@@ -1,5 +1,6 @@
 """Data quality, each morning: source freshness, every dbt test (coverage >= min_coverage_pct among them), and a
-per-ticker coverage report."""
+per-ticker coverage report that fails on any problem `tbp-extract status` reports (failed TimescaleDB jobs too).
+A failed task sends an alert naming the tests, models or jobs."""
 
 import pendulum
 from airflow.sdk import dag, task
@@ -10,7 +11,7 @@ from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config
 
 @dag(
     dag_id="tickerbars_quality",
-    schedule=CronTriggerTimetable("0 7 * * 2-6", timezone="America/New_York"),
+    schedule=CronTriggerTimetable(load_config().schedule.quality, timezone="America/New_York"),
     start_date=pendulum.datetime(2024, 1, 1, tz="America/New_York"),
     catchup=False,
     default_args=DEFAULT_ARGS,

@@ -90,4 +90,7 @@ def test_json_logs_are_one_object_a_line_and_hold_no_secret(invoke, small_mirror
 def test_demo_data_writes_a_mirror(invoke, tmp_path):
     out = tmp_path / "demo"
     result = invoke("demo-data", str(out), "--start", "2024-03-04", "--end", "2024-03-08", "--tickers", "20")
-    assert result.exit_code == 0 and "wrote 5 day files" in result.output
+    assert result.exit_code == 0 and "wrote 5 stock day files" in result.output
+    # minute files for the configured stocks, and day files of indices, crypto, forex and options: 4 x 5 weekdays
+    assert "5 minute files and 20 day files of other datasets" in result.output
+    assert len(list((out / "us_stocks_sip" / "minute_aggs_v1").rglob("*.csv.gz"))) == 5
