@@ -267,6 +267,15 @@ def timescaledb_available(env: dict[str, str]) -> str | None:
     return None
 
 
+@pytest.fixture
+def timescale_env(pg_env):
+    """A fresh PostgreSQL database with the timescaledb extension, or a skip saying why there is none."""
+    reason = timescaledb_available(pg_env)
+    if reason:
+        pytest.skip(reason)
+    return pg_env
+
+
 def warehouse_rows(env: dict[str, str], sql: str) -> list[tuple]:
     """Rows of a query on the warehouse env points at (TBP_TARGET decides which)."""
     if env.get("TBP_TARGET") == "postgres":

@@ -13,6 +13,14 @@
 
 {% macro postgres__create_minute_aggregates(relation) %}
     {%- if execute and timescaledb_installed() %}
+        {#- a --full-refresh leaves the aggregates on the table it replaces (dropped after this hook): made again -#}
+        {%- for (stale,) in load_result_rows(
+            "select view_name from timescaledb_information.continuous_aggregates where view_schema = '"
+            ~ relation.schema ~ "' and hypertable_name <> '" ~ relation.identifier ~ "' and view_name in ('"
+            ~ minute_aggregate_specs().keys() | join("', '") ~ "')"
+        ) %}
+    drop materialized view if exists {{ relation.schema }}.{{ stale }};
+        {%- endfor %}
         {%- for name, spec in minute_aggregate_specs().items() %}
     create materialized view if not exists {{ relation.schema }}.{{ name }}
     with (timescaledb.continuous) as
@@ -24,7 +32,7 @@
         min(low) as low,
         last(close, bar_start) as close,
         sum(volume) as volume,
-        sum(transactions) as transactions,
+        cast(sum(transactions) as bigint) as transactions,
         count(*) as minute_bars
     from {{ relation }}
     {{ spec.where }}
@@ -43,20 +51,21 @@
     {%- endif %}
 {% endmacro %}
 
-{#- Brings the continuous aggregates up to date with the build (outside a transaction, as TimescaleDB requires). -#}
-{% macro refresh_minute_aggregates(relation) %}
-    {{ return(adapter.dispatch('refresh_minute_aggregates', 'tickerbars')(relation)) }}
+{#-
+    Brings one continuous aggregate up to date with the build: a statement of its own, outside a transaction, as
+    TimescaleDB requires.
+-#}
+{% macro refresh_minute_aggregate(relation, name) %}
+    {{ return(adapter.dispatch('refresh_minute_aggregate', 'tickerbars')(relation, name)) }}
 {% endmacro %}
 
-{% macro default__refresh_minute_aggregates(relation) %}
+{% macro default__refresh_minute_aggregate(relation, name) %}
     select 1
 {% endmacro %}
 
-{% macro postgres__refresh_minute_aggregates(relation) %}
+{% macro postgres__refresh_minute_aggregate(relation, name) %}
     {%- if execute and timescaledb_installed() %}
-        {%- for name in minute_aggregate_specs() %}
-    call refresh_continuous_aggregate('{{ relation.schema }}.{{ name }}', null, null);
-        {%- endfor %}
+    call refresh_continuous_aggregate('{{ relation.schema }}.{{ name }}', null, null)
     {%- else %}
     select 1
     {%- endif %}

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import gzip
+from datetime import date, timedelta
 
 import pytest
 
@@ -135,3 +136,68 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
     assert [(stamp.timestamp(), *values) for stamp, *values in got] == [
         (stamp.timestamp(), *values) for stamp, *values in expected
     ]
+
+
+@pytest.mark.timescaledb
+def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equal_to_the_rollups(
+    timescale_env, make_config, every_dataset_mirror, run_dbt
+):
+    env = {**timescale_env, "TBP_DATASETS": "us_stocks_sip/day_aggs_v1,us_stocks_sip/minute_aggs_v1"}
+    cfg = make_config(**env, TBP_SOURCE=str(every_dataset_mirror))
+    run_extract(cfg, RunOptions(start=START, end=END))
+    run_dbt(["build"], env)
+    assert warehouse_rows(
+        env,
+        "select d.column_name, d.time_interval, h.compression_enabled from timescaledb_information.dimensions d "
+        "join timescaledb_information.hypertables h using (hypertable_schema, hypertable_name) "
+        "where d.hypertable_name = 'fct_minute_bars'",
+    ) == [("bar_start", timedelta(days=7), True)]
+    # Each continuous aggregate equals the dbt rollup of the same bars, bucket for bucket.
+    # (The daily aggregate's bucket is the New York day; the rollup's bucket_start is the session's first minute.)
+    values = "open, high, low, close, volume, transactions, minute_bars"
+    for cagg, rollup, bucket in (
+        ("cagg_minute_bars_5m", "fct_minute_bars_5m", "bucket_start"),
+        ("cagg_minute_bars_1h", "fct_minute_bars_1h", "bucket_start"),
+        (
+            "cagg_minute_bars_daily",
+            "fct_minute_bars_daily",
+            "cast(bucket_start at time zone 'America/New_York' as date)",
+        ),
+    ):
+        caggs = warehouse_rows(env, f"select ticker, {bucket} as b, {values} from analytics.{cagg} order by 1, 2")
+        rollup_bucket = "trade_date" if rollup.endswith("daily") else "bucket_start"
+        rollups = warehouse_rows(
+            env, f"select ticker, {rollup_bucket} as b, {values} from analytics.{rollup} order by 1, 2"
+        )
+        assert caggs and caggs == rollups, cagg
+    policies = warehouse_rows(
+        env,
+        "select count(*) from timescaledb_information.jobs where proc_name = 'policy_refresh_continuous_aggregate'",
+    )
+    assert policies == [(3,)]
+
+    # Compressed, then corrected: the re-published file's bars reach the hypertable and the aggregates.
+    warehouse_rows(
+        env,
+        "select count(compress_chunk(c, if_not_compressed => true)) from show_chunks('analytics.fct_minute_bars') c",
+    )
+    day = date(2024, 12, 6)
+    path = every_dataset_mirror / "us_stocks_sip" / "minute_aggs_v1" / f"{day:%Y/%m/%Y-%m-%d}.csv.gz"
+    original = path.read_bytes()
+    try:
+        lines = gzip.decompress(original).decode().splitlines()
+        kept = [lines[0]] + [line for line in lines[1:] if not line.startswith("AAPL,")]
+        path.write_bytes(gzip.compress(("\n".join(kept) + "\n").encode(), mtime=0))
+        run_extract(cfg, RunOptions(start=START, end=END))
+        run_dbt(["build"], env)
+    finally:
+        path.write_bytes(original)
+    for relation in ("fct_minute_bars", "cagg_minute_bars_1h", "fct_minute_bars_1h"):
+        time_column = "bar_start" if relation == "fct_minute_bars" else "bucket_start"
+        assert warehouse_rows(
+            env,
+            f"select count(*) from analytics.{relation} where ticker = 'AAPL' "
+            f"and {time_column} >= '2024-12-06 05:00:00+00' and {time_column} < '2024-12-07 05:00:00+00'",
+        ) == [(0,)], relation
+    run_dbt(["build", "--full-refresh"], env)
+    assert warehouse_rows(env, "select count(*) from timescaledb_information.continuous_aggregates") == [(3,)]

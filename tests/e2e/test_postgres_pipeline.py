@@ -11,7 +11,6 @@ from tests.conftest import (
     SMALL_END,
     SMALL_START,
     bar_line,
-    timescaledb_available,
     warehouse_rows,
     write_day_file,
 )
@@ -62,14 +61,6 @@ def test_plain_postgres_gets_the_keys_and_indexes_and_says_the_hypertable_step_w
     run_dbt(["build"], pg_env)
     run_dbt(["build", "--full-refresh"], pg_env)
     assert index_shapes() == expected
-
-
-@pytest.fixture
-def timescale_env(pg_env):
-    reason = timescaledb_available(pg_env)
-    if reason:
-        pytest.skip(reason)
-    return pg_env
 
 
 @pytest.mark.timescaledb
