@@ -10,6 +10,7 @@ import pytest
 
 import tickerbars
 from extract.lake import BucketLake, FolderLake, publish
+from extract.reference import run_reference
 from extract.run import RunOptions, open_warehouse, run_extract
 from tests.conftest import CONFIGURED, S3_CREDENTIALS, bar_line, warehouse_rows, write_day_file
 
@@ -76,6 +77,32 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     manifest = json.loads((lake.root / "_manifest.json").read_text())["partitions"]
     assert manifest[YEAR_2024]["rows"] == 2 * len(CONFIGURED) and manifest[YEAR_2023]["max_date"] == "2023-12-29"
     assert manifest[YEAR_2024]["source_versions"] == 2 and "written_at" in manifest[YEAR_2024]
+
+
+def write_overviews(pages) -> None:
+    """Ticker overviews giving every configured ticker a composite FIGI, its instrument_id once referenced."""
+    for ticker in CONFIGURED:
+        path = pages / f"v3/reference/tickers/{ticker}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        overview = {"ticker": ticker, "composite_figi": f"BBG-{ticker}", "list_date": "1999-01-22"}
+        path.write_text(json.dumps({"status": "OK", "results": overview}))
+
+
+def test_a_change_of_any_instrument_column_rewrites_dim_instruments(
+    make_config, year_end_mirror, target_env, run_dbt, tmp_path
+):
+    env, pages = target_env, tmp_path / "pages"
+    write_overviews(pages)
+    cfg = make_config(**env, TBP_SOURCE=str(year_end_mirror), TBP_REFERENCE_SOURCE=str(pages))
+    lake = FolderLake(tmp_path / "lake")
+    build_and_publish(cfg, env, run_dbt, lake)
+    assert run_reference(cfg).exit_code == 0
+    second = build_and_publish(cfg, env, run_dbt, lake)
+    assert "dim_instruments/part-0.parquet" in second.written
+    published = pl.read_parquet(lake.root / "dim_instruments/part-0.parquet").drop("updated_at")
+    columns = ", ".join(published.columns)
+    assert sorted(published.rows()) == sorted(warehouse_rows(env, f"select {columns} from analytics.dim_instruments"))
+    assert set(published["instrument_id"]) == {f"BBG-{ticker}" for ticker in CONFIGURED}
 
 
 def test_a_reader_of_the_lake_never_blocks_a_load_and_never_sees_half_a_partition(
