@@ -14,9 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
-from extract.calendar import early_closes, sessions
+from extract.calendar import NEW_YORK, early_closes, files_due_through, sessions
 from extract.config import Config, validate_ticker
 from extract.errors import (
     ConfigError,
@@ -31,7 +30,6 @@ from extract.plan import FileLoad, Plan, make_plan
 from extract.sources import RemoteFile, Source, make_source
 
 log = logging.getLogger("extract")
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,8 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
                     log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
                 warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
                 first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
-                warehouse.write_sessions(sessions(first, last), early_closes(first, last))
+                due_through = min(end, files_due_through(datetime.now(UTC)))
+                warehouse.write_sessions(sessions(first, last), early_closes(first, last), due_through)
             plan = make_plan(listing.files, warehouse.manifest(), tickers, listed_range=(start, end))
             summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
             summary.warnings = (
