@@ -142,9 +142,7 @@ def test_403_is_one_error_naming_the_endpoint_and_never_the_key(api_config, http
     httpserver.expect_request("/stocks/v1/splits").respond_with_json(
         {"status": "NOT_AUTHORIZED", "message": f"plan does not include this data; key {API_KEY}"}, status=403
     )
-    result = invoke(
-        "reference", POLYGON_API_BASE_URL=httpserver.url_for("/").rstrip("/"), POLYGON_API_KEY=API_KEY
-    )
+    result = invoke("reference", POLYGON_API_BASE_URL=httpserver.url_for("/").rstrip("/"), POLYGON_API_KEY=API_KEY)
     [error] = [line for line in result.output.splitlines() if "error" in line]  # the others: the server's log
     assert result.exit_code == 3 and "Traceback" not in result.output and API_KEY not in result.output
     assert error.startswith(f"error: {httpserver.url_for('/stocks/v1/splits')}?ticker=")
