@@ -95,7 +95,8 @@ def test_a_ticker_removed_then_added_back_gets_the_files_loaded_while_it_was_awa
     late = mini_mirror / day_file_key(PREFIX, SESSIONS[-1])
     held_back = late.read_bytes()
     late.unlink()
-    run_extract(make_config(**env, TBP_SOURCE=str(mini_mirror)), WINDOW)
+    # a run the day before the late file is due
+    run_extract(make_config(**env, TBP_SOURCE=str(mini_mirror)), RunOptions(start=START, end=SESSIONS[-2]))
     run_dbt(["build"], env)
 
     instruments_file = config_dir / "instruments.yml"
