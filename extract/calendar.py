@@ -3,14 +3,18 @@ foresees (national days of mourning, hurricanes, 9/11) and early closes."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
+from zoneinfo import ZoneInfo
 
 import exchange_calendars
 
 from extract.errors import ConfigError
 
 FIRST_YEAR = 1990
+NEW_YORK = ZoneInfo("America/New_York")
+# The provider promises a day's file by 11:00 New York time the next day.
+FILE_DUE_HOUR = 11
 
 
 @cache
@@ -41,6 +45,12 @@ def early_closes(start: date, end: date) -> set[date]:
     """Sessions that close early (13:00 New York), such as the day after Thanksgiving."""
     closes = _xnys().early_closes
     return {stamp.date() for stamp in closes if start <= stamp.date() <= end}
+
+
+def files_due_through(now: datetime) -> date:
+    """The last day whose file is due by `now`: yesterday's from 11:00 New York time on, the day before's until then."""
+    local = now.astimezone(NEW_YORK)
+    return local.date() - timedelta(days=1 if local.hour >= FILE_DUE_HOUR else 2)
 
 
 def session_bounds(day: date) -> tuple[datetime, datetime]:

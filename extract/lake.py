@@ -31,12 +31,12 @@ MANIFEST = "_manifest.json"
 class LakeTable:
     """A mart in the lake: partitioned by dataset and year (and month: minute data) of date_column, or one file
     when it has none. The dataset is the row's dataset_column, else `dataset`, else the one publish is given.
-    compared: the columns whose change makes a partition worth rewriting (None: every column)."""
+    ignored: the columns whose change alone does not make a partition worth rewriting (every other column does)."""
 
     name: str
     sort: tuple[str, ...]
     date_column: str | None = None
-    compared: tuple[str, ...] | None = None
+    ignored: tuple[str, ...] = ()
     version_column: str | None = None  # the source file version of a row, counted in the manifest
     monthly: bool = False
     dataset_column: str | None = None
@@ -63,11 +63,7 @@ LAKE_TABLES = (
     LakeTable("fct_corporate_actions", ("ticker", "event_date", "action_type", "cash_amount")),
     LakeTable("dim_instrument_tickers", ("ticker", "valid_from")),
     # updated_at changes on every extract run, the instruments themselves seldom.
-    LakeTable(
-        "dim_instruments",
-        ("ticker",),
-        compared=("ticker", "instrument_name", "instrument_type", "exchange", "sector", "is_active"),
-    ),
+    LakeTable("dim_instruments", ("ticker",), ignored=("updated_at",)),
     LakeTable("fct_ticker_coverage", ("ticker",)),
 )
 
@@ -176,7 +172,7 @@ def publish(warehouse, lake: LakeStore, schema: str, dataset: str) -> PublishRes
     partitions = {}
     with tempfile.TemporaryDirectory(prefix="tbp-lake-") as scratch:
         for table in LAKE_TABLES:
-            for partition, facts in _fingerprints(warehouse, f"{schema}.{table.name}", table, dataset).items():
+            for partition, facts in _fingerprints(warehouse, schema, table, dataset).items():
                 name = partition_name(table, partition)
                 partitions[name] = facts
                 if previous.get(name, {}).get("fingerprint") == facts["fingerprint"]:
@@ -218,10 +214,25 @@ def _partition_columns(table: LakeTable, dataset: str) -> list[str]:
     return [label, f"cast(extract(year from t.{table.date_column}) as integer)", month]
 
 
-def _fingerprints(warehouse, relation: str, table: LakeTable, dataset: str) -> dict[Partition, dict]:
+def _compared_row(warehouse, schema: str, table: LakeTable) -> str:
+    """A row as the warehouse spells it, without the ignored columns."""
+    if not table.ignored:
+        return "cast(t as varchar)"
+    columns = warehouse.execute(
+        "select column_name from information_schema.columns "
+        f"where table_schema = {warehouse.placeholder} and table_name = {warehouse.placeholder} "
+        "order by ordinal_position",
+        [schema, table.name],
+    )
+    compared = [f"t.{name}" for (name,) in columns if name not in table.ignored]
+    return f"cast(row({', '.join(compared)}) as varchar)"
+
+
+def _fingerprints(warehouse, schema: str, table: LakeTable, dataset: str) -> dict[Partition, dict]:
     """Per partition: rows, dates, source file versions and a digest of every row as the warehouse spells it
-    (it changes with any value, source version or load of the partition's rows)."""
-    row = "cast(t as varchar)" if table.compared is None else f"concat_ws('|', {', '.join(table.compared)})"
+    (it changes with any value but the ignored columns', source version or load of the partition's rows)."""
+    relation = f"{schema}.{table.name}"
+    row = _compared_row(warehouse, schema, table)
     digest = f"md5(string_agg({row}, ',' order by {', '.join(f't.{c}' for c in table.sort)}))"
     versions = f"count(distinct t.{table.version_column})" if table.version_column else "null"
     dates = f"min(t.{table.date_column}), max(t.{table.date_column})" if table.date_column else "null, null"

@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from extract.calendar import early_closes, sessions
+from extract.calendar import NEW_YORK, early_closes, files_due_through, sessions
 from extract.config import Config, validate_ticker
 from extract.datasets import Dataset
 from extract.errors import (
@@ -34,7 +33,6 @@ from extract.plan import FileLoad, ManifestEntry, Plan, make_plan
 from extract.sources import Listing, RemoteFile, Source, make_source
 
 log = logging.getLogger("extract")
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True)
@@ -172,7 +170,8 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
                 warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
                 warehouse.write_datasets(cfg.pipeline.datasets)
                 first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
-                warehouse.write_sessions(sessions(first, last), early_closes(first, last))
+                due_through = min(end, files_due_through(datetime.now(UTC)))
+                warehouse.write_sessions(sessions(first, last), early_closes(first, last), due_through)
             plan = _plan(listings, warehouse.manifest(), scopes, (start, end))
             summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
             summary.warnings = (

@@ -63,6 +63,7 @@ def landing_ddl(schema: str) -> list[str]:
         f"alter table {schema}.instruments add column if not exists previous_tickers text",
         f"""create table if not exists {schema}.sessions (
             session_date date primary key, early_close boolean not null)""",
+        f"alter table {schema}.sessions add column if not exists file_due boolean",
         f"""create table if not exists {schema}.reference_fetches (
             fetch_id bigint primary key, dataset text not null, ticker text not null, request text not null,
             window_start date, pages bigint not null, records bigint not null,
@@ -308,15 +309,17 @@ class Warehouse:
             ]
         )
 
-    def write_sessions(self, sessions: list[date], early_closes: set[date]) -> None:
+    def write_sessions(self, sessions: list[date], early_closes: set[date], due_through: date) -> None:
         """The exchange's sessions over the range the data may cover, replaced whole: what coverage is measured
-        against (a session with no file at all is a gap, not a day off)."""
+        against (a session with no file at all is a gap, not a day off); file_due up to due_through, the last day
+        whose file this run expects (its end, or the last file due by now if earlier)."""
         self.write_together(
             [
                 (f"delete from {self.schema}.sessions", [[]]),
                 (
-                    f"insert into {self.schema}.sessions values ({self._values(2)})",
-                    [[day, day in early_closes] for day in sessions],
+                    f"insert into {self.schema}.sessions (session_date, early_close, file_due) "
+                    f"values ({self._values(3)})",
+                    [[day, day in early_closes, day <= due_through] for day in sessions],
                 ),
             ]
         )

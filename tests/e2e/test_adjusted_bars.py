@@ -19,7 +19,10 @@ SPLITS = {
     "XOM": [("2024-01-09", 5, 1, "reverse_split", 0.2)],  # the provider's factor disagrees on purpose
     "JNJ": [("2024-01-10", 1, 1.05, "stock_dividend", None)],
     "MSFT": [("2024-01-08", 1, 2, "forward_split", None), ("2024-01-08", 1, 3, "forward_split", None)],
+    "GOOGL": [("2024-01-09", 1, 20, "forward_split", None)],
 }
+# Splits the raw prices do not show: MSFT's two ratios conflict (neither applies), GOOGL's never happened in them.
+NOT_IN_PRICES = {"MSFT", "GOOGL"}
 DIVIDENDS = {"SPY": [("2024-01-11", 1.0, "recurring"), ("2024-01-11", 2.0, "special")]}
 
 
@@ -27,7 +30,7 @@ def raw_close(ticker: str, day: date) -> float:
     """Prices that show every action: 100 before, divided by each split ratio from its date, less dividends."""
     close = 100.0
     for when, split_from, split_to, _kind, _factor in SPLITS.get(ticker, [])[:1]:
-        if ticker != "MSFT" and day >= date.fromisoformat(when):
+        if ticker not in NOT_IN_PRICES and day >= date.fromisoformat(when):
             close *= split_from / split_to
     for when, cash, _kind in DIVIDENDS.get(ticker, []):
         if day >= date.fromisoformat(when):
@@ -138,11 +141,33 @@ def test_duplicates_collapse_conflicts_are_quarantined_and_disagreements_are_fla
     )
     assert checks == [
         ("AAPL", True, True),
+        ("GOOGL", False, None),
         ("JNJ", True, None),
         ("NVDA", True, True),
         ("XOM", True, False),
     ]
-    assert "WARN=1" in build.stdout and "provider_factor_agrees" in build.stdout
+    assert "WARN 1 not_false_fct_split_checks_provider_factor_agrees" in build.stdout
+    assert warehouse_rows(
+        env, "select ticker from analytics_dbt_test__audit.not_false_fct_split_checks_provider_factor_agrees"
+    ) == [("XOM",)]
+
+
+def test_a_split_the_raw_prices_do_not_show_is_flagged_and_listed_by_its_warn_test(adjusted_env):
+    env, build = adjusted_env
+    [(close_before, open_after, observed_ratio, visible)] = warehouse_rows(
+        env,
+        "select close_before, open_after, observed_ratio, is_visible_in_prices from analytics.fct_split_checks "
+        "where ticker = 'GOOGL'",
+    )
+    assert (close_before, open_after, visible) == (100.0, 99.0, False)
+    assert observed_ratio == pytest.approx(0.99)  # the prices went on as before; the ratio says 1 / 20
+    assert "WARN 1 not_false_fct_split_checks_is_visible_in_prices" in build.stdout
+    listed = warehouse_rows(
+        env,
+        "select ticker, event_date, price_factor from "
+        "analytics_dbt_test__audit.not_false_fct_split_checks_is_visible_in_prices",
+    )
+    assert listed == [("GOOGL", date(2024, 1, 9), 0.05)]
 
 
 CHANGE_DAY = date(2024, 1, 8)

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 import tickerbars
-from extract.lake import BucketLake, FolderLake, publish
+from extract.lake import LAKE_TABLES, FolderLake, publish
+from extract.reference import run_reference
 from extract.run import RunOptions, open_warehouse, run_extract
 from tests.conftest import CONFIGURED, S3_CREDENTIALS, bar_line, warehouse_rows, write_day_file
 
@@ -78,6 +79,48 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     assert manifest[YEAR_2024]["source_versions"] == 2 and "written_at" in manifest[YEAR_2024]
 
 
+def test_lake_files_are_zstd_compressed_and_sorted_by_ticker_and_date(
+    make_config, year_end_mirror, target_env, run_dbt, tmp_path
+):
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(year_end_mirror))
+    lake = FolderLake(tmp_path / "lake")
+    build_and_publish(cfg, env, run_dbt, lake)
+    sort_of = {table.name: list(table.sort) for table in LAKE_TABLES}
+    for file in LAKE_FILES:
+        path = lake.root / file
+        codecs = duckdb.sql(f"select distinct compression from parquet_metadata('{path}')").fetchall()
+        assert codecs == [("ZSTD",)], file
+        frame = pl.read_parquet(path, hive_partitioning=False)
+        assert frame.equals(frame.sort(sort_of[file.split("/")[0]], nulls_last=True)), file
+
+
+def write_overviews(pages) -> None:
+    """Ticker overviews giving every configured ticker a composite FIGI, its instrument_id once referenced."""
+    for ticker in CONFIGURED:
+        path = pages / f"v3/reference/tickers/{ticker}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        overview = {"ticker": ticker, "composite_figi": f"BBG-{ticker}", "list_date": "1999-01-22"}
+        path.write_text(json.dumps({"status": "OK", "results": overview}))
+
+
+def test_a_change_of_any_instrument_column_rewrites_dim_instruments(
+    make_config, year_end_mirror, target_env, run_dbt, tmp_path
+):
+    env, pages = target_env, tmp_path / "pages"
+    write_overviews(pages)
+    cfg = make_config(**env, TBP_SOURCE=str(year_end_mirror), TBP_REFERENCE_SOURCE=str(pages))
+    lake = FolderLake(tmp_path / "lake")
+    build_and_publish(cfg, env, run_dbt, lake)
+    assert run_reference(cfg).exit_code == 0
+    second = build_and_publish(cfg, env, run_dbt, lake)
+    assert "dim_instruments/part-0.parquet" in second.written
+    published = pl.read_parquet(lake.root / "dim_instruments/part-0.parquet").drop("updated_at")
+    columns = ", ".join(published.columns)
+    assert sorted(published.rows()) == sorted(warehouse_rows(env, f"select {columns} from analytics.dim_instruments"))
+    assert set(published["instrument_id"]) == {f"BBG-{ticker}" for ticker in CONFIGURED}
+
+
 def test_a_reader_of_the_lake_never_blocks_a_load_and_never_sees_half_a_partition(
     make_config, year_end_mirror, base_env, run_dbt, tmp_path
 ):
@@ -108,16 +151,19 @@ def test_a_reader_of_the_lake_never_blocks_a_load_and_never_sees_half_a_partitio
     held_open.close()
 
 
-def test_a_lake_in_a_bucket_is_published_and_read_over_s3(
-    make_config, year_end_mirror, base_env, run_dbt, moto_endpoint, s3_bucket
+def test_the_configured_s3_lake_is_published_through_the_client_factory_and_read_over_s3(
+    make_config, year_end_mirror, base_env, run_dbt, moto_endpoint, s3_bucket, invoke
 ):
     name, client, _upload = s3_bucket
-    cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror))
-    lake = BucketLake(client, name, "lake")
-    result = build_and_publish(cfg, base_env, run_dbt, lake)
-    assert sorted(result.written) == sorted(LAKE_FILES)
+    lake_env = {"TBP_LAKE": f"s3://{name}/lake", "POLYGON_S3_ENDPOINT": moto_endpoint, **S3_CREDENTIALS}
+    cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror), **lake_env)
+    run_extract(cfg, WINDOW)
+    run_dbt(["build"], base_env)
+    published = invoke("publish", **lake_env)  # lake_location in pipeline.yml, the keys and endpoint of s3.yml
+    assert published.exit_code == 0, published.output
+    assert f"lake s3://{name}/lake: {len(LAKE_FILES)} partitions written" in published.output
     keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket=name, Prefix="lake/")["Contents"])
-    assert keys == sorted([f"lake/{name}" for name in result.written] + ["lake/_manifest.json"])
+    assert keys == sorted([f"lake/{file}" for file in LAKE_FILES] + ["lake/_manifest.json"])
     storage = {
         "aws_endpoint_url": moto_endpoint,
         "aws_access_key_id": S3_CREDENTIALS["POLYGON_S3_ACCESS_KEY"],
@@ -127,4 +173,6 @@ def test_a_lake_in_a_bucket_is_published_and_read_over_s3(
     }
     frame = tickerbars.bars(["SPY"], lake=f"s3://{name}/lake", storage_options=storage)
     assert frame["trade_date"].to_list() == SESSIONS
-    assert build_and_publish(cfg, base_env, run_dbt, lake).written == []
+    run_extract(cfg, WINDOW)  # instruments written again: only updated_at changes
+    run_dbt(["build"], base_env)
+    assert f"lake s3://{name}/lake: 0 partitions written" in invoke("publish", **lake_env).output

@@ -95,7 +95,8 @@ def test_a_ticker_removed_then_added_back_gets_the_files_loaded_while_it_was_awa
     late = mini_mirror / day_file_key(PREFIX, SESSIONS[-1])
     held_back = late.read_bytes()
     late.unlink()
-    run_extract(make_config(**env, TBP_SOURCE=str(mini_mirror)), WINDOW)
+    # a run the day before the late file is due
+    run_extract(make_config(**env, TBP_SOURCE=str(mini_mirror)), RunOptions(start=START, end=SESSIONS[-2]))
     run_dbt(["build"], env)
 
     instruments_file = config_dir / "instruments.yml"
@@ -275,3 +276,24 @@ def test_a_session_without_a_file_and_a_weekend_file_show_in_coverage_and_status
     assert status.exit_code == 1 and status.missing_sessions == [SESSIONS[2]]
     assert f"1 exchange sessions have no day file: {SESSIONS[2]}" in status.problems
     assert any("dated on a day the exchange does not trade" in p for p in status.problems)
+
+
+def test_a_feed_that_stops_publishing_shows_the_sessions_due_since_as_missing(
+    make_config, mini_mirror, target_env, run_dbt
+):
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(mini_mirror))
+    # the newest file is END's; the run expects files a week further on (2024-01-15 is Martin Luther King Day)
+    due = [date(2024, 1, d) for d in (16, 17, 18, 19)]
+    run_extract(cfg, RunOptions(start=START, end=date(2024, 1, 19)))
+    build = run_dbt(["build"], env, check=False)
+    assert build.returncode == 1 and "FAIL 12 at_least_fct_ticker_coverage" in build.stdout
+    assert warehouse_rows(env, "select session_date from analytics.fct_missing_sessions order by 1") == [
+        (day,) for day in due
+    ]
+    coverage = warehouse_rows(
+        env, "select distinct sessions_expected, sessions_missing from analytics.fct_ticker_coverage"
+    )
+    assert coverage == [(len(SESSIONS) + len(due), len(due))]
+    status = warehouse_status(cfg)
+    assert status.exit_code == 1 and status.missing_sessions == due

@@ -1,10 +1,11 @@
 """The extractor against a real DuckDB file and a local mirror."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
 
+from extract.calendar import files_due_through, sessions
 from extract.errors import ConfigError, LockTimeoutError, WarehouseError
 from extract.land.duckdb import DuckDBWarehouse
 from extract.run import RunOptions, run_extract
@@ -47,6 +48,15 @@ def test_a_backfill_lands_every_row_once_with_lineage(make_config, small_mirror)
     assert query(cfg, LOADS_NOT_MATCHING_THEIR_ROWS) == []
     assert query(cfg, "select count(*) from landing.instruments") == [(12,)]
     assert query(cfg, "select outcome, files_loaded from landing.extract_runs") == [("success", 41)]
+
+
+def test_sessions_are_due_through_the_runs_end_or_the_last_file_due_by_now(make_config, small_mirror):
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    last_due = "select max(session_date) from landing.sessions where file_due"
+    run_extract(cfg, RunOptions(start=SMALL_START, end=date(2024, 1, 31)))
+    assert query(cfg, last_due) == [(date(2024, 1, 31),)]
+    run_extract(cfg, RunOptions(start=SMALL_START))  # to today: the newest file promised by now
+    assert query(cfg, last_due) == [(sessions(SMALL_START, files_due_through(datetime.now(UTC)))[-1],)]
 
 
 def test_a_rerun_of_the_same_range_loads_nothing(make_config, small_mirror):

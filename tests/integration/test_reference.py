@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 import pytest
 from werkzeug import Response
@@ -97,19 +98,28 @@ def test_pages_are_followed_with_the_key_in_a_header_and_landed_with_lineage(api
 
 
 def test_429_waits_retry_after_and_5xx_backs_off_until_the_page_comes(api_config, httpserver):
+    # Retry-After 2 s is longer than the first backoff (at most 1.5 s): a retry sooner has ignored it
     answers = iter(
         [
-            Response("slow down", status=429, headers={"Retry-After": "0.1"}),
+            Response("slow down", status=429, headers={"Retry-After": "2"}),
             Response("oops", status=503),
             Response(json.dumps(page([dividend("NVDA", "2024-06-11", 0.01)]))),
         ]
     )
+    asked_at = []
+
+    def answer(request):
+        asked_at.append(time.monotonic())
+        return next(answers)
+
     httpserver.expect_request(
         "/stocks/v1/dividends", query_string={"ticker": "NVDA", "limit": "1000"}
-    ).respond_with_handler(lambda request: next(answers))
+    ).respond_with_handler(answer)
     serve_everything_empty(httpserver)
     summary = run_reference(api_config)
     assert summary.exit_code == 0
+    after_429, after_503 = asked_at[1] - asked_at[0], asked_at[2] - asked_at[1]
+    assert after_429 >= 2.0 and after_503 >= 1.0  # the second attempt's backoff: 2 s, jittered by 0.5 to 1.5
     rows = warehouse_rows(
         {"DUCKDB_PATH": str(api_config.database.duckdb_path)},
         "select count(*) from landing.reference_records r join landing.reference_fetches f using (fetch_id) "
@@ -126,6 +136,18 @@ def test_401_is_one_error_naming_the_endpoint_and_never_the_key(api_config, http
         run_reference(api_config)
     message = str(failure.value)
     assert "/stocks/v1/splits" in message and "401 not authorized" in message and API_KEY not in message
+
+
+def test_403_is_one_error_naming_the_endpoint_and_never_the_key(api_config, httpserver, invoke):
+    httpserver.expect_request("/stocks/v1/splits").respond_with_json(
+        {"status": "NOT_AUTHORIZED", "message": f"plan does not include this data; key {API_KEY}"}, status=403
+    )
+    result = invoke("reference", POLYGON_API_BASE_URL=httpserver.url_for("/").rstrip("/"), POLYGON_API_KEY=API_KEY)
+    [error] = [line for line in result.output.splitlines() if "error" in line]  # the others: the server's log
+    assert result.exit_code == 3 and "Traceback" not in result.output and API_KEY not in result.output
+    assert error.startswith(f"error: {httpserver.url_for('/stocks/v1/splits')}?ticker=")
+    assert "403 not authorized" in error
+    assert len(httpserver.log) == 1  # refused at once: no retry
 
 
 def test_malformed_json_fails_that_fetch_naming_the_url_without_secrets(api_config, httpserver):

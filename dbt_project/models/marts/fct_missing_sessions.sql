@@ -1,6 +1,7 @@
 {#-
-    The whole market's gaps: every exchange session between the first and the newest day file that has no file
-    (never published, withdrawn, not yet loaded), and every day file whose date is not a session (a weekend).
+    The whole market's gaps: every expected exchange session (int_sessions__expected: from the first day file to the
+    newest, or to the last session whose file is due if later) that has no file (never published, withdrawn, not
+    yet loaded, or a feed that stopped), and every day file whose date is not a session (a weekend).
 -#}
 with
 
@@ -21,26 +22,20 @@ sessions as (
 
 ),
 
-data_range as (
+expected_sessions as (
 
-    select
-        min(file_date) as first_file_date,
-        max(file_date) as last_file_date
-    from files
+    select * from {{ ref('int_sessions__expected') }}
 
 ),
 
 sessions_without_file as (
 
     select
-        sessions.session_date,
+        expected_sessions.session_date,
         'no_file' as reason,
         cast(null as text) as source_key
-    from sessions
-    cross join data_range
-    where
-        sessions.session_date between data_range.first_file_date and data_range.last_file_date
-        and sessions.session_date not in (select files.file_date from files)
+    from expected_sessions
+    where expected_sessions.session_date not in (select files.file_date from files)
 
 ),
 

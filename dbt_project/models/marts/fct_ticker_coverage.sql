@@ -1,6 +1,7 @@
 {#-
     Per active configured instrument: sessions with a bar against the exchange's sessions from its first bar to the
-    last session the data covers (the newest day file's date). A session with no file at all counts as missing.
+    last expected session (int_sessions__expected: the newest day file, or the last session whose file is due if
+    later). A session with no file at all counts as missing.
 -#}
 with
 
@@ -19,20 +20,9 @@ instruments as (
 
 ),
 
-sessions as (
+expected_sessions as (
 
-    select * from {{ ref('stg_reference__sessions') }}
-
-),
-
-data_range as (
-
-    select max(file_date) as last_file_date
-    from {{ ref('int_files__current_versions') }}
-    where dataset in (
-            select dataset from {{ ref('stg_reference__datasets') }}
-            where landing_table = 'day_aggs'
-        )
+    select * from {{ ref('int_sessions__expected') }}
 
 ),
 
@@ -54,11 +44,7 @@ expected as (
         present.ticker,
         count(*) as sessions_expected
     from present
-    cross join data_range
-    inner join sessions
-        on
-            present.first_session <= sessions.session_date
-            and data_range.last_file_date >= sessions.session_date
+    inner join expected_sessions on present.first_session <= expected_sessions.session_date
     group by present.ticker
 
 )

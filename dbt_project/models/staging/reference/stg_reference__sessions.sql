@@ -10,7 +10,8 @@ renamed as (
 
     select
         session_date,
-        early_close as is_early_close
+        early_close as is_early_close,
+        file_due as is_file_due
 
     from source
 
