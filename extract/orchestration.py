@@ -28,11 +28,11 @@ def recent_window(cfg: Config, session: date) -> tuple[date, date]:
     return start, session
 
 
-def session_loaded(cfg: Config, session: date) -> bool:
-    """Whether the session's file of every configured dataset has landed."""
+def missing_keys(cfg: Config, session: date) -> list[str]:
+    """The keys of the session's files, one per configured dataset, that have not landed."""
     with open_warehouse(cfg, read_only=True) as warehouse:
         loaded = {(entry.dataset, date_from_key(entry.key)) for entry in warehouse.manifest()}
-    return all((dataset.name, session) in loaded for dataset in cfg.pipeline.datasets)
+    return [day_file_key(d.name, session) for d in cfg.pipeline.datasets if (d.name, session) not in loaded]
 
 
 def daily_extract(cfg: Config, session: date, source: Source | None = None) -> RunSummary:
@@ -43,9 +43,8 @@ def daily_extract(cfg: Config, session: date, source: Source | None = None) -> R
         log.info("%s", line)
     if summary.failed:
         raise PipelineError(f"{len(summary.failed)} file(s) failed: " + "; ".join(sorted(summary.failed)))
-    if is_session(session) and not session_loaded(cfg, session):
-        key = day_file_key(cfg.s3.prefix, session)
-        raise FileNotPublishedYet(f"the day file for {session} is not published yet ({key})")
+    if is_session(session) and (missing := missing_keys(cfg, session)):
+        raise FileNotPublishedYet(f"the day file for {session} is not published yet ({', '.join(missing)})")
     return summary
 
 
@@ -55,9 +54,10 @@ def alert_if_late(cfg: Config, session: date, run_id: str, now: datetime | None 
 
     if not file_deadline_passed(session, cfg.schedule.file_deadline, now or datetime.now(UTC)):
         return False
-    key = day_file_key(cfg.s3.prefix, session)
-    send_alert(cfg, late_file_alert(session, cfg.schedule.file_deadline, run_id, key))
-    return True
+    missing = missing_keys(cfg, session)
+    for key in missing:
+        send_alert(cfg, late_file_alert(session, cfg.schedule.file_deadline, run_id, key))
+    return bool(missing)
 
 
 def month_windows(start: date, end: date) -> list[tuple[date, date]]:
