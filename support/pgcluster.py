@@ -51,7 +51,9 @@ def start_cluster(root: Path) -> tuple[str, Callable[[], None]]:
     port = free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
     if _timescaledb_library_present():
+        # every test database with the extension keeps a scheduler: room for many, so that jobs still run
         options += " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
+        options += " -c max_worker_processes=64 -c timescaledb.max_background_workers=48"
     subprocess.run(
         [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
         check=True,
