@@ -235,6 +235,13 @@ class Bench:
         return json.loads(result_file.read_text())
 
     def dbt_build(self, env: dict[str, str]) -> float:
+        seconds, run = self.dbt_run(env)
+        if run.returncode != 0:
+            raise SystemExit(f"dbt build failed:\n{run.stdout[-5000:]}")
+        return seconds
+
+    def dbt_run(self, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+        """dbt build: its seconds and the finished process, failed or not."""
         command = [
             str(Path(sys.executable).with_name("dbt")),
             "build",
@@ -247,10 +254,7 @@ class Bench:
             "--log-path",
             str(self.work / "dbt_logs"),
         ]
-        seconds, run = timed(lambda: subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True))
-        if run.returncode != 0:
-            raise SystemExit(f"dbt build failed:\n{run.stdout[-5000:]}")
-        return seconds
+        return timed(lambda: subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True))
 
     def publish(self, env: dict[str, str], lake: Path) -> tuple[float, str]:
         """tbp-extract publish into a folder lake: seconds, and its summary line."""
