@@ -215,11 +215,8 @@ def land_all(bench: Bench, mirror: Path, files: list[Path], rows: int, limits: d
     ):
         env = bench.env(target, TBP_SOURCE=str(mirror), TBP_DATASETS=DATASET, TBP_CONFIG_DIR=str(config))
         result = bench.extract(env, start, end)
-        ratio, rss, landed = (
-            result["seconds"] / limits[name],
-            result["max_rss_mb"],
-            table_bytes(target, "landing.minute_aggs"),
-        )
+        ratio, rss = result["seconds"] / limits[name], result["max_rss_mb"]
+        landed = table_bytes(target, "landing.minute_aggs")
         report.add(
             "full-market minute files, local mirror -> landing (land_scope all)",
             name,
