@@ -47,6 +47,7 @@ class Scale:
     tickers: int = 10_600
     rss_windows: tuple[tuple[str, date, date], ...] = ()
     naive_days: int = 10
+    minute_sessions: tuple[date, date] = (date(2024, 12, 2), date(2024, 12, 31))  # full-market minute files
 
 
 FULL = Scale(
@@ -63,6 +64,7 @@ QUICK = Scale(
     date(2025, 1, 2),
     rss_windows=(("1 week", date(2024, 12, 2), date(2024, 12, 6)),),
     naive_days=2,
+    minute_sessions=(date(2024, 12, 2), date(2024, 12, 3)),
 )
 
 
@@ -70,7 +72,7 @@ QUICK = Scale(
 class Row:
     step: str
     target: str
-    seconds: float
+    seconds: float | None  # None: not measured (the note says why)
     rows: int | None = None
     note: str = ""
 
@@ -88,10 +90,13 @@ class Report:
     measured: list[Row] = field(default_factory=list)
     targets: list[tuple[str, str, bool]] = field(default_factory=list)
 
-    def add(self, step: str, target: str, seconds: float, rows: int | None = None, note: str = "") -> Row:
+    minute: str = ""  # the minute section's files, when it ran
+
+    def add(self, step: str, target: str, seconds: float | None, rows: int | None = None, note: str = "") -> Row:
         row = Row(step, target, seconds, rows, note)
         self.measured.append(row)
-        print(f"  {step:<58} {target:<9} {seconds:8.2f}s {row.rate:>12} {note}", flush=True)
+        shown = "-" if seconds is None else f"{seconds:.2f}s"
+        print(f"  {step:<58} {target:<9} {shown:>9} {row.rate:>12} {note}", flush=True)
         return row
 
     def check(self, goal: str, measured: str, holds: bool) -> None:
@@ -104,14 +109,16 @@ class Report:
             f"`make bench{'-quick' if self.scale is QUICK else ''}` on this machine ({os.cpu_count()} cores): "
             f"{self.files} day files, {self.scale.start} .. {self.scale.end}, {self.rows:,} rows, served by a moto S3 "
             f"server on loopback. PostgreSQL (limit and pipeline alike): {self.postgres_server}. "
-            "Written by `python -m bench.run`.",
+            f"Written by `python -m bench.run`.{' ' + self.minute if self.minute else ''}",
             "",
             "| step | target | seconds | rows/s | note |",
             "| --- | --- | ---: | ---: | --- |",
         ]
         cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
         lines += [
-            f"| {cell(r.step)} | {r.target} | {r.seconds:.2f} | {r.rate} | {cell(r.note)} |" for r in self.measured
+            f"| {cell(r.step)} | {r.target} | {'not measured' if r.seconds is None else f'{r.seconds:.2f}'} | {r.rate} "
+            f"| {cell(r.note)} |"
+            for r in self.measured
         ]
         lines += ["", "| goal | measured | holds |", "| --- | --- | --- |"]
         lines += [
@@ -228,6 +235,13 @@ class Bench:
         return json.loads(result_file.read_text())
 
     def dbt_build(self, env: dict[str, str]) -> float:
+        seconds, run = self.dbt_run(env)
+        if run.returncode != 0:
+            raise SystemExit(f"dbt build failed:\n{run.stdout[-5000:]}")
+        return seconds
+
+    def dbt_run(self, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+        """dbt build: its seconds and the finished process, failed or not."""
         command = [
             str(Path(sys.executable).with_name("dbt")),
             "build",
@@ -240,10 +254,7 @@ class Bench:
             "--log-path",
             str(self.work / "dbt_logs"),
         ]
-        seconds, run = timed(lambda: subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True))
-        if run.returncode != 0:
-            raise SystemExit(f"dbt build failed:\n{run.stdout[-5000:]}")
-        return seconds
+        return timed(lambda: subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True))
 
     def publish(self, env: dict[str, str], lake: Path) -> tuple[float, str]:
         """tbp-extract publish into a folder lake: seconds, and its summary line."""
@@ -258,18 +269,51 @@ def folder_bytes(root: Path) -> int:
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
 
 
-def fact_table_bytes(target: dict[str, str]) -> int:
-    """fct_daily_bars' size in the warehouse: the relation with its indexes (PostgreSQL), or the blocks its row
-    groups occupy (DuckDB)."""
+def table_bytes(target: dict[str, str], table: str = "analytics.fct_daily_bars") -> int:
+    """A table's size in the warehouse: the relation with its indexes (PostgreSQL), or the blocks its row groups
+    occupy (DuckDB)."""
     if target["TBP_TARGET"] == "postgres":
         with psycopg.connect(target["DSN"]) as conn:
-            return conn.execute("select pg_total_relation_size('analytics.fct_daily_bars')").fetchone()[0]
+            return conn.execute("select pg_total_relation_size(%s)", [table]).fetchone()[0]
     with duckdb.connect(target["DUCKDB_PATH"], read_only=True) as conn:
         [(blocks,)] = conn.execute(
-            "select count(distinct block_id) from pragma_storage_info('analytics.fct_daily_bars') where persistent"
+            "select count(distinct block_id) from pragma_storage_info(?) where persistent", [table]
         ).fetchall()
         [(block_size,)] = conn.execute("select block_size from pragma_database_size()").fetchall()
     return blocks * block_size
+
+
+def copy_limit(admin_dsn: str, database: str, files: list[Path]) -> float:
+    """Seconds of `zcat | psql \\copy` of the files into a plain table of a fresh database."""
+    target = fresh_database(admin_dsn, database)
+    columns = ", ".join(
+        f"{name} {'text' if kind == 'VARCHAR' else kind.lower()}" for name, kind in COLUMN_TYPES.items()
+    ).replace("double", "double precision")
+    with psycopg.connect(target["DSN"], autocommit=True) as conn:
+        conn.execute(f"create table limit_aggs ({columns})")
+    script = 'zcat -- "$@" | grep -v "^ticker," | psql "$TBP_DSN" -q -c "\\copy limit_aggs from stdin (format csv)"'
+    seconds, run = timed(
+        lambda: subprocess.run(
+            ["bash", "-c", script, "copy", *map(str, files)],
+            env={**os.environ, "TBP_DSN": target["DSN"]},
+            capture_output=True,
+        )
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"zcat | psql failed: {run.stderr.decode()[-2000:]}")
+    return seconds
+
+
+def ctas_limit(path: Path, files: list[Path]) -> float:
+    """Seconds of DuckDB's CREATE TABLE AS read_csv of the files into a database file."""
+    with duckdb.connect(str(path)) as conn:
+        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMN_TYPES.items()) + "}"
+        return timed(
+            lambda: conn.execute(
+                f"create table t as select * from read_csv(?, columns = {cols}, header = true, auto_detect = false)",
+                [[str(p) for p in files]],
+            ).fetchall()
+        )[0]
 
 
 def measure_limits(bench: Bench, files: list[Path], rows: int) -> dict[str, float]:
@@ -281,32 +325,9 @@ def measure_limits(bench: Bench, files: list[Path], rows: int) -> dict[str, floa
 
     gunzip = report.add("limit: gunzip every file", "-", timed(gunzip_all)[0], rows).seconds
 
-    target = fresh_database(bench.admin_dsn, "bench_limit")
-    columns = ", ".join(
-        f"{name} {'text' if kind == 'VARCHAR' else kind.lower()}" for name, kind in COLUMN_TYPES.items()
-    ).replace("double", "double precision")
-    with psycopg.connect(target["DSN"], autocommit=True) as conn:
-        conn.execute(f"create table limit_day_aggs ({columns})")
-    script = 'zcat -- "$@" | grep -v "^ticker," | psql "$TBP_DSN" -q -c "\\copy limit_day_aggs from stdin (format csv)"'
-    copy_seconds, run = timed(
-        lambda: subprocess.run(
-            ["bash", "-c", script, "copy", *map(str, files)],
-            env={**os.environ, "TBP_DSN": target["DSN"]},
-            capture_output=True,
-        )
-    )
-    if run.returncode != 0:
-        raise SystemExit(f"zcat | psql failed: {run.stderr.decode()[-2000:]}")
+    copy_seconds = copy_limit(bench.admin_dsn, "bench_limit", files)
     report.add("limit: zcat | psql \\copy into a plain table", "postgres", copy_seconds, rows)
-
-    with duckdb.connect(str(bench.work / "limit.duckdb")) as conn:
-        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMN_TYPES.items()) + "}"
-        ctas = timed(
-            lambda: conn.execute(
-                f"create table t as select * from read_csv(?, columns = {cols}, header = true, auto_detect = false)",
-                [[str(p) for p in files]],
-            ).fetchall()
-        )[0]
+    ctas = ctas_limit(bench.work / "limit.duckdb", files)
     report.add("limit: DuckDB CREATE TABLE AS read_csv(all files)", "duckdb", ctas, rows)
 
     keys = [day_file_key(PREFIX, date_from_key(p.as_posix())) for p in files]
@@ -320,7 +341,10 @@ def measure_limits(bench: Bench, files: list[Path], rows: int) -> dict[str, floa
 
 
 def run_bench(scale: Scale, data_dir: Path, out: Path | None, pg_dsn: str | None) -> Report:
+    from bench.minute import ensure_minute_mirror, run_minute
+
     mirror = ensure_mirror(data_dir, scale)
+    minute_mirror = ensure_minute_mirror(data_dir, *scale.minute_sessions)
     stats = json.loads((mirror / ".complete").read_text())
     files = sorted(mirror.rglob("*.csv.gz"))
     server = "the server of --pg-dsn" if pg_dsn else "a throwaway PostgreSQL 15 cluster with fsync off, as tests use"
@@ -333,6 +357,7 @@ def run_bench(scale: Scale, data_dir: Path, out: Path | None, pg_dsn: str | None
             print(f"{scale.name}: {report.files} files, {report.rows:,} rows", flush=True)
             limits = measure_limits(bench, files, report.rows)
             run_scenarios(bench, limits, next_file, files)
+            run_minute(bench, minute_mirror)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = report.markdown()
@@ -372,13 +397,13 @@ def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files
         report.add("dbt build over full-market landing (12 tickers)", name, build)
         lake = bench.work / f"lake-{name}"
         seconds, line = bench.publish(bench.env(target), lake)
-        lake_bytes, table_bytes = folder_bytes(lake), fact_table_bytes(target)
+        lake_bytes, fact_bytes = folder_bytes(lake), table_bytes(target)
         report.add(
             f"publish the Parquet lake, 12 tickers x {scale.name}",
             name,
             seconds,
             None,
-            f"{line.split(': ', 1)[1]}; lake {lake_bytes / 1e6:.2f} MB, fct_daily_bars {table_bytes / 1e6:.2f} MB "
+            f"{line.split(': ', 1)[1]}; lake {lake_bytes / 1e6:.2f} MB, fct_daily_bars {fact_bytes / 1e6:.2f} MB "
             "in the warehouse",
         )
 
