@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 some files failed (the rest landed; re-run to retry them); 2 bad configuration or
 arguments (nothing written); 3 the source, the warehouse or the download cache could not be reached or used; 4
-another extract holds the lock; 130 / 143 stopped by SIGINT / SIGTERM (files in flight finished, re-run for the rest).
+another extract holds the lock; 5 dbt failed (`update`: landing is kept, the next run builds again); 130 / 143
+stopped by SIGINT / SIGTERM (files in flight finished, re-run for the rest).
 """
 
 from __future__ import annotations
@@ -86,22 +87,29 @@ def main(log_level: str | None, log_format: str | None) -> None:
         sys.exit(exc.exit_code)
 
 
-@main.command()
-@click.option("--start", callback=_date, help="First session date (default: start_date in pipeline.yml).")
-@click.option("--end", callback=_date, help="Last session date (default: today in New York).")
-@click.option("--tickers", default=None, help="Comma-separated tickers to land (default: the land_scope).")
-@click.option("--group", default=None, help="A ticker group from instruments.yml to land.")
-@click.option("--dry-run", is_flag=True, help="Print what would be fetched and loaded; change nothing.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads.")
-@config_dir_option
-@target_option
-@environment_option
-@_reports_errors
-def run(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
-    """List the source, fetch what the manifest lacks, and land it (one transaction a file)."""
+def _extract_options(command):
+    """The options of a run: which sessions and tickers, dry run, downloads, configuration, warehouse."""
+    for option in reversed(
+        [
+            click.option("--start", callback=_date, help="First session date (default: start_date in pipeline.yml)."),
+            click.option("--end", callback=_date, help="Last session date (default: today in New York)."),
+            click.option("--tickers", default=None, help="Comma-separated tickers to land (default: the land_scope)."),
+            click.option("--group", default=None, help="A ticker group from instruments.yml to land."),
+            click.option("--dry-run", is_flag=True, help="Print what would be fetched and loaded; change nothing."),
+            click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads."),
+            config_dir_option,
+            target_option,
+            environment_option,
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _extract(start, end, tickers, group, dry_run, workers, cfg: Config):
+    """The extract of `run` and `update`, its summary printed."""
     from extract.run import RunOptions, run_extract
 
-    cfg = _config(config_dir, target, environment)
     options = RunOptions(
         start=start,
         end=end,
@@ -113,7 +121,39 @@ def run(start, end, tickers, group, dry_run, workers, config_dir, target, enviro
     summary = run_extract(cfg, options)
     for line in summary.lines():
         click.echo(line)
-    sys.exit(summary.exit_code)
+    return summary
+
+
+@main.command()
+@_extract_options
+@_reports_errors
+def run(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
+    """List the source, fetch what the manifest lacks, and land it (one transaction a file)."""
+    cfg = _config(config_dir, target, environment)
+    sys.exit(_extract(start, end, tickers, group, dry_run, workers, cfg).exit_code)
+
+
+@main.command()
+@_extract_options
+@_reports_errors
+def update(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
+    """The everyday run: extract, reference data, dbt build of only what changed (nothing, when nothing did), in
+    this process, then the lake. Exit 5 when dbt fails. --dry-run: the extract's plan alone."""
+    from extract.build import build_and_publish
+    from extract.orchestration import daily_reference
+
+    cfg = _config(config_dir, target, environment)
+    summary = _extract(start, end, tickers, group, dry_run, workers, cfg)
+    if dry_run:
+        return
+    code = summary.exit_code
+    try:
+        daily_reference(cfg)
+    except PipelineError as exc:
+        click.echo(f"reference: {exc}", err=True)
+        code = code or exc.exit_code
+    build_and_publish(cfg, click.echo)
+    sys.exit(code)
 
 
 @main.command()

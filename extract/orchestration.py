@@ -107,11 +107,11 @@ def publish_lake(cfg: Config, location: str | None = None):
 def daily_reference(cfg: Config) -> int:
     """Reference data for a scheduled run: skipped, with a line in the log, where neither an API key nor a folder
     of pages is configured (flat files alone still give unadjusted bars). Fails when a fetch failed."""
-    from extract.reference import run_reference
-
     if not cfg.api.key and not cfg.api.source:
         log.warning("no POLYGON_API_KEY (nor TBP_REFERENCE_SOURCE): reference data skipped, bars stay unadjusted")
         return 0
+    from extract.reference import run_reference
+
     summary = run_reference(cfg)
     for line in summary.lines():
         log.info("%s", line)

@@ -70,6 +70,8 @@ def landing_ddl(schema: str) -> list[str]:
             fetched_at timestamptz not null, run_id text not null)""",
         f"""create table if not exists {schema}.reference_records (
             fetch_id bigint not null, page bigint not null, record text not null)""",
+        f"""create table if not exists {schema}.build_state (
+            stage text primary key, markers text not null, recorded_at timestamptz not null)""",
         f"""create table if not exists {schema}.run_warnings (
             run_id text not null, warning text not null)""",
         f"""create table if not exists {schema}.extract_runs (
@@ -230,6 +232,7 @@ def insert_columns(dataset: Dataset) -> str:
 
 
 INSTRUMENT_COLUMNS = "ticker, name, type, exchange, sector, active, updated_at, previous_tickers"
+DATASET_COLUMNS = "dataset, landing_table, calendar, timezone, ticker_prefix, columns"
 
 
 def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
@@ -283,44 +286,38 @@ class Warehouse:
         raise NotImplementedError
 
     def write_instruments(self, instruments: tuple[Instrument, ...], now: datetime) -> None:
-        """instruments.yml as the models read it, replaced whole."""
-        self.write_together(
-            [
-                (f"delete from {self.schema}.instruments", [[]]),
-                (
-                    f"insert into {self.schema}.instruments ({INSTRUMENT_COLUMNS}) values ({self._values(8)})",
-                    instrument_rows(instruments, now),
-                ),
-            ]
-        )
+        """instruments.yml as the models read it, replaced whole when it changed (updated_at: when it last did)."""
+        rows = instrument_rows(instruments, now)
+        self._replace_whole("instruments", INSTRUMENT_COLUMNS, rows, ignored=frozenset({6}))
 
     def write_datasets(self, datasets: tuple[Dataset, ...]) -> None:
         """The configured datasets as the models read them (which landing table, calendar and day boundary)."""
-        self.write_together(
-            [
-                (f"delete from {self.schema}.datasets", [[]]),
-                (
-                    f"insert into {self.schema}.datasets values ({self._values(6)})",
-                    [
-                        [d.name, d.landing_table, d.calendar, d.timezone, d.ticker_prefix, ",".join(d.columns)]
-                        for d in datasets
-                    ],
-                ),
-            ]
-        )
+        rows = [
+            [d.name, d.landing_table, d.calendar, d.timezone, d.ticker_prefix, ",".join(d.columns)] for d in datasets
+        ]
+        self._replace_whole("datasets", DATASET_COLUMNS, rows)
 
     def write_sessions(self, sessions: list[date], early_closes: set[date], due_through: date) -> None:
-        """The exchange's sessions over the range the data may cover, replaced whole: what coverage is measured
-        against (a session with no file at all is a gap, not a day off); file_due up to due_through, the last day
-        whose file this run expects (its end, or the last file due by now if earlier)."""
+        """The exchange's sessions over the range the data may cover: what coverage is measured against (a session
+        with no file at all is a gap, not a day off); file_due up to due_through, the last day whose file this run
+        expects (its end, or the last file due by now if earlier)."""
+        rows = [[day, day in early_closes, day <= due_through] for day in sessions]
+        self._replace_whole("sessions", "session_date, early_close, file_due", rows)
+
+    def _replace_whole(self, table: str, columns: str, rows: list[list], ignored: frozenset[int] = frozenset()) -> None:
+        """Replace the table's rows, unless it holds these already (the ignored column positions aside): an
+        unchanged table is not rewritten, so the next build sees nothing new in it."""
+
+        def compared(found) -> list[tuple[str, ...]]:
+            return sorted(tuple(str(v) for at, v in enumerate(row) if at not in ignored) for row in found)
+
+        if compared(self.execute(f"select {columns} from {self.schema}.{table}")) == compared(rows):
+            return
+        insert = f"insert into {self.schema}.{table} ({columns}) values ({self._values(len(columns.split(',')))})"
         self.write_together(
             [
-                (f"delete from {self.schema}.sessions", [[]]),
-                (
-                    f"insert into {self.schema}.sessions (session_date, early_close, file_due) "
-                    f"values ({self._values(3)})",
-                    [[day, day in early_closes, day <= due_through] for day in sessions],
-                ),
+                (f"delete from {self.schema}.{table}", [[]]),
+                (insert, rows),
             ]
         )
 

@@ -4,7 +4,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from extract import calendar
 from extract.calendar import NEW_YORK, files_due_through
+from extract.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -19,3 +21,53 @@ from extract.calendar import NEW_YORK, files_due_through
 )
 def test_a_days_file_is_due_by_eleven_new_york_time_the_next_day(now, due_through):
     assert files_due_through(now) == due_through
+
+
+@pytest.fixture
+def fresh_calendar(tmp_path, monkeypatch):
+    """The calendar built anew, its cache in tmp_path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calendar._xnys.cache_clear()
+    yield tmp_path / "tickerbars"
+    calendar._xnys.cache_clear()
+
+
+def test_the_cached_calendar_answers_as_the_library_does(fresh_calendar, monkeypatch):
+    import exchange_calendars
+
+    xnys = exchange_calendars.get_calendar("XNYS", start="2012-01-01", end="2025-12-31")
+    built = calendar.sessions(date(2012, 1, 1), date(2025, 12, 31))
+    calendar._xnys.cache_clear()
+    monkeypatch.setattr(calendar, "_from_library", None)  # the cache answers alone
+    cached = calendar.sessions(date(2012, 1, 1), date(2025, 12, 31))
+    assert [f.name for f in fresh_calendar.iterdir()] == [calendar._cache_file(date.today().year + 5).name]
+    assert built == cached == [stamp.date() for stamp in xnys.sessions]
+    assert calendar.early_closes(date(2012, 1, 1), date(2025, 12, 31)) == {
+        stamp.date() for stamp in xnys.early_closes if stamp.year <= 2025
+    }
+    assert calendar.session_bounds(date(2024, 11, 29)) == (
+        datetime(2024, 11, 29, 14, 30, tzinfo=UTC),
+        datetime(2024, 11, 29, 18, 0, tzinfo=UTC),
+    )
+    assert not calendar.is_session(date(2012, 10, 29))  # Hurricane Sandy
+
+
+def test_a_damaged_cache_is_rebuilt_and_an_unwritable_one_only_costs_time(fresh_calendar, tmp_path, monkeypatch):
+    path = calendar._cache_file(date.today().year + 5)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"sessions": [')
+    assert calendar.is_session(date(2024, 1, 2))
+    assert calendar.SessionCalendar.from_json(path.read_text()).sessions[0] == date(1990, 1, 2)
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    calendar._xnys.cache_clear()
+    assert calendar.is_session(date(2024, 1, 2))
+
+
+def test_a_day_outside_the_calendar_is_a_config_error(fresh_calendar):
+    with pytest.raises(ConfigError, match="outside the session calendar"):
+        calendar.sessions(date(1980, 1, 1), date(1980, 2, 1))
+    with pytest.raises(ConfigError, match="not an NYSE session"):
+        calendar.session_bounds(date(2024, 1, 6))

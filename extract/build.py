@@ -1,0 +1,237 @@
+"""The everyday run's build: dbt over only what changed since the last good build, in this process.
+
+What a build reads is summed up as markers: per dataset the count and newest id of its loads, the reference
+fetches, the instruments, datasets and sessions as the extractor wrote them, the dbt project's files and settings,
+and the newest dbt invocation. Equal markers: nothing to build. Changed data alone: the models and data tests
+downstream of the sources that changed. Anything else (code, settings, a build by other hands, missing marts): the
+whole project, unit tests included. The markers are stored only after dbt succeeds, so a failed build is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from extract.config import Config
+from extract.environments import dbt_environment
+from extract.errors import ConfigError, PipelineError
+
+log = logging.getLogger("extract")
+
+# A marker's kind -> the dbt nodes that read what it sums up.
+DATA_SELECTORS = {
+    "loads": "source:polygon+",
+    "reference_fetches": "source:massive+",
+    "instruments": "source:reference.instruments+",
+    "datasets": "source:reference.datasets+",
+    "sessions": "source:reference.sessions+",
+}
+# The reference tables as the models read them (instruments.updated_at says when the list last changed).
+REFERENCE_COLUMNS = {
+    "instruments": "ticker, name, type, exchange, sector, active, previous_tickers",
+    "datasets": "dataset, landing_table, calendar, timezone, ticker_prefix, columns",
+    "sessions": "session_date, early_close, file_due",
+}
+
+
+class BuildError(PipelineError):
+    """dbt ran and failed (a model or a test): landing is kept and the next run builds again."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build must cover: nothing (select is None), some sources' descendants, or everything (select ())."""
+
+    changed: tuple[str, ...]
+    select: tuple[str, ...] | None
+
+    @property
+    def arguments(self) -> list[str]:
+        if not self.select:
+            return ["build"]
+        return ["build", "--select", *self.select, "--exclude-resource-type", "unit_test"]
+
+    def line(self) -> str:
+        if self.select is None:
+            return "build: nothing new since the last build, skipped"
+        scope = "the whole project" if not self.select else " ".join(self.select)
+        return f"build: {scope} ({', '.join(self.changed) + ' changed' if self.changed else 'first build'})"
+
+
+def project_dir() -> Path:
+    """dbt's project: the folder the command runs in, as for `tbp-extract dbt`."""
+    here = Path.cwd()
+    if not (here / "dbt_project.yml").is_file():
+        raise ConfigError(f"no dbt_project.yml in {here}: run tbp-extract update from the project's folder")
+    return here
+
+
+def project_marker(cfg: Config, project: Path) -> str:
+    """The dbt project's files, the settings dbt sees (secrets aside) and dbt's version."""
+    digest = hashlib.sha256()
+    for path in sorted([project / "dbt_project.yml", *(project / "dbt_project").rglob("*")]):
+        if path.is_file():
+            digest.update(path.relative_to(project).as_posix().encode())
+            digest.update(path.read_bytes())
+    digest.update(json.dumps(dbt_environment(cfg), sort_keys=True).encode())
+    digest.update(f"dbt-core {version('dbt-core')}".encode())
+    return digest.hexdigest()
+
+
+def _rows_marker(rows: list[tuple]) -> str:
+    return hashlib.sha256(repr(sorted(tuple(map(str, row)) for row in rows)).encode()).hexdigest()
+
+
+def _table_exists(warehouse, schema: str, table: str) -> bool:
+    found = warehouse.execute(
+        "select count(*) from information_schema.tables "
+        f"where table_schema = {warehouse.placeholder} and table_name = {warehouse.placeholder}",
+        [schema, table],
+    )
+    return bool(found[0][0])
+
+
+def newest_build(warehouse) -> str | None:
+    """The newest dbt invocation's id (build_runs, which dbt's on-run-end hook writes), None before any."""
+    if not _table_exists(warehouse, warehouse.schema, "build_runs"):
+        return None
+    newest = f"select invocation_id from {warehouse.schema}.build_runs order by finished_at desc limit 1"
+    rows = warehouse.execute(newest)
+    return rows[0][0] if rows else None
+
+
+def build_markers(warehouse, cfg: Config) -> dict[str, str]:
+    """What the last build left: the newest dbt invocation and whether the marts are there."""
+    return {
+        "build": str(newest_build(warehouse)),
+        "marts": str(_table_exists(warehouse, cfg.database.analytics_schema, "fct_daily_bars")),
+    }
+
+
+def read_markers(warehouse, cfg: Config, project: Path) -> dict[str, str]:
+    schema = warehouse.schema
+    markers = {"project": project_marker(cfg, project), **build_markers(warehouse, cfg)}
+    for dataset, count, newest in warehouse.execute(
+        f"select coalesce(dataset, ''), count(*), max(load_id) from {schema}.load_manifest group by 1"
+    ):
+        markers[f"loads:{dataset}"] = f"{count}:{newest}"
+    count, newest = warehouse.execute(f"select count(*), max(fetch_id) from {schema}.reference_fetches")[0]
+    markers["reference_fetches"] = f"{count}:{newest}"
+    for table, columns in REFERENCE_COLUMNS.items():
+        markers[table] = _rows_marker(warehouse.execute(f"select {columns} from {schema}.{table}"))
+    return markers
+
+
+def plan_build(built: dict[str, str] | None, now: dict[str, str]) -> BuildPlan:
+    if built is None:
+        return BuildPlan((), ())
+    changed = tuple(sorted(key for key in built.keys() | now.keys() if built.get(key) != now.get(key)))
+    if not changed:
+        return BuildPlan((), None)
+    kinds = {key.split(":")[0] for key in changed}
+    if kinds <= DATA_SELECTORS.keys():
+        return BuildPlan(changed, tuple(sorted(DATA_SELECTORS[kind] for kind in kinds)))
+    return BuildPlan(changed, ())
+
+
+def stored_markers(warehouse, stage: str) -> dict[str, str] | None:
+    rows = warehouse.execute(
+        f"select markers from {warehouse.schema}.build_state where stage = {warehouse.placeholder}", [stage]
+    )
+    return json.loads(rows[0][0]) if rows else None
+
+
+def store_markers(warehouse, stage: str, markers: dict[str, str]) -> None:
+    values = ", ".join([warehouse.placeholder] * 3)
+    warehouse.write_together(
+        [
+            (f"delete from {warehouse.schema}.build_state where stage = {warehouse.placeholder}", [[stage]]),
+            (
+                f"insert into {warehouse.schema}.build_state (stage, markers, recorded_at) values ({values})",
+                [[stage, json.dumps(markers, sort_keys=True), datetime.now(UTC)]],
+            ),
+        ]
+    )
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _release_adapters() -> None:
+    """dbt keeps its adapters open in the process after a command, and dbt-duckdb its database (keep_open, a
+    class attribute it has no public way to close): the lake and the extract must open the warehouse with their
+    own settings."""
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
+
+
+def run_dbt_here(cfg: Config, arguments: list[str]) -> None:
+    """dbt in this process (no second interpreter, no second import of everything): raises BuildError when a
+    model or test fails."""
+    from dbt.cli.main import dbtRunner
+
+    with _environment(dbt_environment(cfg, with_secrets=True)):
+        try:
+            result = dbtRunner().invoke(arguments)
+        finally:
+            _release_adapters()
+    if result.exception is not None:
+        raise BuildError(f"dbt {' '.join(arguments)} could not run: {result.exception}")
+    if not result.success:
+        raise BuildError(f"dbt {' '.join(arguments)} failed: see its output above (and logs/dbt.log)")
+
+
+def build_and_publish(cfg: Config, echo: Callable[[str], None]) -> None:
+    """dbt build of what changed since the last good build (none when nothing did), then the lake, unless it
+    already holds that build."""
+    from extract.orchestration import publish_lake
+    from extract.run import open_warehouse
+
+    project = project_dir()
+    with open_warehouse(cfg) as warehouse:
+        markers = read_markers(warehouse, cfg, project)
+        plan = plan_build(stored_markers(warehouse, "built"), markers)
+        published = stored_markers(warehouse, "published")
+    echo(plan.line())
+    if plan.select is not None:
+        run_dbt_here(cfg, plan.arguments)
+        with open_warehouse(cfg) as warehouse:
+            markers.update(build_markers(warehouse, cfg))
+            store_markers(warehouse, "built", markers)
+    lake = {**markers, "lake": cfg.pipeline.lake_location}
+    if published == lake:
+        echo(f"lake {cfg.pipeline.lake_location}: holds this build already, not published")
+        return
+    echo(publish_lake(cfg).line())
+    with open_warehouse(cfg) as warehouse:
+        store_markers(warehouse, "published", lake)

@@ -1,0 +1,114 @@
+"""`tbp-extract update`, the everyday run: extract, then dbt over only what changed since the last good build (in
+the same process), then the lake; a run with nothing new builds and publishes nothing."""
+
+import shutil
+from datetime import date
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.conftest import CONFIGURED, PREFIX, REPO, SMALL_END, SMALL_START, bar_line, warehouse_rows, write_day_file
+
+NEXT_SESSION = date(2024, 3, 1)
+
+
+@pytest.fixture
+def update(invoke, target_env, mirror, tmp_path):
+    """tbp-extract update on the test's warehouse, with dbt's profiles, target and logs of its own."""
+    profiles = tmp_path / "update_profiles"
+    profiles.mkdir()
+    shutil.copy(REPO / "profiles.example.yml", profiles / "profiles.yml")
+    env = {
+        **target_env,
+        "TBP_SOURCE": str(mirror),
+        "TBP_LAKE": str(tmp_path / "lake"),
+        "DBT_PROFILES_DIR": str(profiles),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt_target"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt_logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+    def run(*args: str, end: date = SMALL_END, **extra: str):
+        result = invoke("update", "--start", str(SMALL_START), "--end", str(end), *args, **{**env, **extra})
+        lines = [line for line in result.output.splitlines() if line.startswith(("build:", "lake "))]
+        return result, lines
+
+    run.env = env
+    return run
+
+
+def facts(env) -> int:
+    return warehouse_rows(env, "select count(*) from analytics.fct_daily_bars")[0][0]
+
+
+def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(update, mirror):
+    result, lines = update()
+    assert result.exit_code == 0, result.output
+    assert lines[0] == "build: the whole project (first build)"
+    assert lines[1].startswith("lake ") and "partitions written" in lines[1]
+    assert facts(update.env) == 12 * 41
+
+    result, lines = update()
+    assert result.exit_code == 0, result.output
+    assert lines == [
+        "build: nothing new since the last build, skipped",
+        f"lake {update.env['TBP_LAKE']}: holds this build already, not published",
+    ]
+    assert "PASS=" not in result.output  # dbt did not start
+
+    write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
+    result, lines = update(end=NEXT_SESSION)
+    assert result.exit_code == 0, result.output
+    # the new session's file is due now, too: coverage counts it
+    assert lines[0] == (
+        "build: source:polygon+ source:reference.sessions+ (loads:us_stocks_sip/day_aggs_v1, sessions changed)"
+    )
+    assert "unit_test" not in result.output and "partitions written" in lines[1]
+    assert facts(update.env) == 12 * 42
+    lake = pl.scan_parquet(f"{update.env['TBP_LAKE']}/fct_daily_bars/**/*.parquet", hive_partitioning=True)
+    assert lake.filter(pl.col("trade_date") == NEXT_SESSION).collect().height == 12
+
+
+def test_a_changed_setting_or_a_build_by_other_hands_builds_the_whole_project(update, run_dbt, config_dir):
+    assert update()[0].exit_code == 0
+
+    result, lines = update(TBP_LOOKBACK_DAYS="20")
+    assert lines[0] == "build: the whole project (project changed)", result.output
+
+    run_dbt(["run", "--select", "dim_instruments"], {**update.env, "TBP_LOOKBACK_DAYS": "20"})
+    result, lines = update(TBP_LOOKBACK_DAYS="20")
+    assert lines[0] == "build: the whole project (build changed)", result.output
+
+    instruments = config_dir / "instruments.yml"
+    listed = yaml.safe_load(instruments.read_text())
+    listed["instruments"] = [i for i in listed["instruments"] if i["ticker"] != "XOM"]
+    instruments.write_text(yaml.safe_dump(listed))
+    result, lines = update(TBP_LOOKBACK_DAYS="20")
+    assert lines[0] == "build: source:reference.instruments+ (instruments changed)", result.output
+    assert warehouse_rows(update.env, "select count(*) from analytics.fct_daily_bars where ticker = 'XOM'") == [(0,)]
+
+
+def test_a_failed_build_exits_5_and_is_built_again_next_time(update, mirror):
+    missing_aapl = [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED if ticker != "AAPL"]
+    write_day_file(mirror, NEXT_SESSION, missing_aapl)
+    result, lines = update(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="100")  # AAPL's coverage test fails
+    assert result.exit_code == 5, result.output
+    assert "error: dbt build failed" in result.output and len(lines) == 1
+
+    result, lines = update(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="100")
+    assert result.exit_code == 5 and lines[0] == "build: the whole project (first build)", result.output
+
+    result, lines = update(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="95")  # AAPL's 97.6 % passes
+    assert result.exit_code == 0 and lines[0] == "build: the whole project (first build)", result.output
+    assert update(end=NEXT_SESSION)[1][0] == "build: nothing new since the last build, skipped"
+
+
+def test_a_dry_run_lands_and_builds_nothing(update, mirror):
+    assert update()[0].exit_code == 0
+    write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
+    result, lines = update("--dry-run", end=NEXT_SESSION)
+    assert result.exit_code == 0 and lines == [], result.output
+    assert f"would load {PREFIX}/2024/03/2024-03-01.csv.gz (new)" in result.output
+    assert facts(update.env) == 12 * 41
+    assert update(end=NEXT_SESSION)[1][0].startswith("build: source:polygon+")
