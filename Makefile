@@ -28,7 +28,7 @@ export TBP_ENVIRONMENT ?= $(ENVIRONMENT)
 # dbt reads the database password only through a DBT_ENV_SECRET_ variable, which it never logs.
 export DBT_ENV_SECRET_DB_PASSWORD ?= $(DB_PASSWORD)
 
-.PHONY: help setup demo extract reference build test lint docs bench bench-quick db-up db-down clean deploy scale-check
+.PHONY: help setup demo update extract reference build test lint docs bench bench-quick db-up db-down clean deploy scale-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ demo: setup $(DEMO_DIR)/.complete-with-minutes ## The whole pipeline on a synthe
 	$(BIN)/python -c "import tickerbars; print(tickerbars.bars(['NVDA'], '2024-06-05', '2024-06-12', adjusted=True))"
 	@echo "AAPL's last demo session in 1-hour bars, rolled up from its minute bars:"
 	$(BIN)/python -c "import tickerbars; print(tickerbars.bars(['AAPL'], '$(DEMO_END)', '$(DEMO_END)', frequency='1h'))"
+
+update: setup ## The everyday run: extract, reference, dbt build of what changed (nothing, if nothing did), the lake
+	$(BIN)/tbp-extract update $(EXTRACT_ARGS)
 
 extract: setup ## tbp-extract run (TBP_SOURCE, TBP_TARGET; more arguments in EXTRACT_ARGS)
 	$(BIN)/tbp-extract run $(EXTRACT_ARGS)
