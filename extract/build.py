@@ -21,6 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from extract.config import Config
+from extract.datasets import DEFAULT_DATASET, registry
 from extract.environments import dbt_environment
 from extract.errors import ConfigError, PipelineError
 
@@ -34,6 +35,10 @@ DATA_SELECTORS = {
     "datasets": "source:reference.datasets+",
     "sessions": "source:reference.sessions+",
 }
+# Landing tables whose models take new file versions only and read no more of the sessions than the calendar (not
+# which files are due): when none of their datasets' loads changed and only loads and sessions did, they have
+# nothing to build. The day models count the sessions whose file is due (coverage), so they are not among them.
+SESSION_BLIND_MODELS = {"minute_aggs": "stg_polygon__minute_aggs+"}
 # The reference tables as the models read them (instruments.updated_at says when the list last changed).
 REFERENCE_COLUMNS = {
     "instruments": "ticker, name, type, exchange, sector, active, previous_tickers",
@@ -54,17 +59,21 @@ class BuildPlan:
 
     changed: tuple[str, ...]
     select: tuple[str, ...] | None
+    exclude: tuple[str, ...] = ()
 
     @property
     def arguments(self) -> list[str]:
         if not self.select:
             return ["build"]
-        return ["build", "--select", *self.select, "--exclude-resource-type", "unit_test"]
+        excluded = ["--exclude", *self.exclude] if self.exclude else []
+        return ["build", "--select", *self.select, *excluded, "--exclude-resource-type", "unit_test"]
 
     def line(self) -> str:
         if self.select is None:
             return "build: nothing new since the last build, skipped"
         scope = "the whole project" if not self.select else " ".join(self.select)
+        if self.exclude:
+            scope += f" except {' '.join(self.exclude)}"
         return f"build: {scope} ({', '.join(self.changed) + ' changed' if self.changed else 'first build'})"
 
 
@@ -122,7 +131,7 @@ def read_markers(warehouse, cfg: Config, project: Path) -> dict[str, str]:
     schema = warehouse.schema
     markers = {"project": project_marker(cfg, project), **build_markers(warehouse, cfg)}
     for dataset, count, newest in warehouse.execute(
-        f"select coalesce(dataset, ''), count(*), max(load_id) from {schema}.load_manifest group by 1"
+        f"select coalesce(dataset, '{DEFAULT_DATASET}'), count(*), max(load_id) from {schema}.load_manifest group by 1"
     ):
         markers[f"loads:{dataset}"] = f"{count}:{newest}"
     count, newest = warehouse.execute(f"select count(*), max(fetch_id) from {schema}.reference_fetches")[0]
@@ -139,9 +148,18 @@ def plan_build(built: dict[str, str] | None, now: dict[str, str]) -> BuildPlan:
     if not changed:
         return BuildPlan((), None)
     kinds = {key.split(":")[0] for key in changed}
-    if kinds <= DATA_SELECTORS.keys():
-        return BuildPlan(changed, tuple(sorted(DATA_SELECTORS[kind] for kind in kinds)))
-    return BuildPlan(changed, ())
+    if not kinds <= DATA_SELECTORS.keys():
+        return BuildPlan(changed, ())
+    select = tuple(sorted(DATA_SELECTORS[kind] for kind in kinds))
+    return BuildPlan(changed, select, _untouched_models(changed, kinds))
+
+
+def _untouched_models(changed: tuple[str, ...], kinds: set[str]) -> tuple[str, ...]:
+    if not kinds <= {"loads", "sessions"}:
+        return ()
+    datasets = registry()
+    touched = {datasets[key.split(":", 1)[1]].landing_table for key in changed if key.startswith("loads:")}
+    return tuple(models for table, models in SESSION_BLIND_MODELS.items() if table not in touched)
 
 
 def stored_markers(warehouse, stage: str) -> dict[str, str] | None:

@@ -1,0 +1,61 @@
+"""What `tbp-extract update` builds for each kind of change since the last good build."""
+
+from extract.build import BuildPlan, plan_build
+
+BUILT = {
+    "project": "p1",
+    "build": "b1",
+    "marts": "True",
+    "loads:us_stocks_sip/day_aggs_v1": "41:41",
+    "loads:us_stocks_sip/minute_aggs_v1": "5:46",
+    "reference_fetches": "0:None",
+    "instruments": "i1",
+    "datasets": "d1",
+    "sessions": "s1",
+}
+
+
+def test_nothing_changed_builds_nothing():
+    assert plan_build(BUILT, dict(BUILT)) == BuildPlan((), None)
+    assert plan_build(BUILT, dict(BUILT)).line() == "build: nothing new since the last build, skipped"
+
+
+def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
+    now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "sessions": "s2"}
+    plan = plan_build(BUILT, now)
+    assert plan.arguments == [
+        "build",
+        "--select",
+        "source:polygon+",
+        "source:reference.sessions+",
+        "--exclude",
+        "stg_polygon__minute_aggs+",
+        "--exclude-resource-type",
+        "unit_test",
+    ]
+
+
+def test_a_new_minute_file_builds_the_minute_models_too():
+    now = {**BUILT, "loads:us_stocks_sip/minute_aggs_v1": "6:47"}
+    assert plan_build(BUILT, now).arguments == [
+        "build",
+        "--select",
+        "source:polygon+",
+        "--exclude-resource-type",
+        "unit_test",
+    ]
+
+
+def test_instruments_or_reference_data_reach_every_model_that_reads_them():
+    now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "instruments": "i2"}
+    plan = plan_build(BUILT, now)
+    assert plan.select == ("source:polygon+", "source:reference.instruments+") and plan.exclude == ()
+    assert plan_build(BUILT, {**BUILT, "reference_fetches": "1:1"}).select == ("source:massive+",)
+
+
+def test_code_settings_other_builds_and_missing_marts_build_everything_with_unit_tests():
+    for key in ("project", "build", "marts"):
+        plan = plan_build(BUILT, {**BUILT, key: "other"})
+        assert plan.arguments == ["build"] and plan.line() == f"build: the whole project ({key} changed)"
+    assert plan_build(None, BUILT).line() == "build: the whole project (first build)"
+    assert plan_build(BUILT, {**BUILT, "loads:global_crypto/day_aggs_v1": "1:48"}).select == ("source:polygon+",)
