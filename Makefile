@@ -13,11 +13,13 @@ DEMO_DATASETS ?= us_stocks_sip/day_aggs_v1,us_stocks_sip/minute_aggs_v1
 EXTRACT_ARGS ?=
 
 # .env fills in what the shell does not set, for every target alike (the CLI reads it too, dbt through make):
-# each KEY=value line becomes `KEY ?= value`, so the shell's environment still wins.
-ifneq ($(wildcard .env),)
-.cache/dotenv.mk: .env
+# each KEY=value line becomes `KEY ?= value`, so the shell's environment still wins. TBP_DOTENV names another file;
+# set empty, none is read (the test suite runs so, and strips these settings from its own environment).
+TBP_DOTENV ?= .env
+ifneq ($(wildcard $(TBP_DOTENV)),)
+.cache/dotenv.mk: $(TBP_DOTENV)
 	@mkdir -p .cache
-	@sed -n -e "s/^[[:space:]]*\(export[[:space:]]\+\)\{0,1\}\([A-Za-z_][A-Za-z0-9_]*\)=[\"']\{0,1\}\([^\"']*\)[\"']\{0,1\}[[:space:]]*$$/\2 ?= \3\nexport \2/p" .env > $@
+	@sed -n -e "s/^[[:space:]]*\(export[[:space:]]\+\)\{0,1\}\([A-Za-z_][A-Za-z0-9_]*\)=[\"']\{0,1\}\([^\"']*\)[\"']\{0,1\}[[:space:]]*$$/\2 ?= \3\nexport \2/p" $(TBP_DOTENV) > $@
 include .cache/dotenv.mk
 endif
 

@@ -36,7 +36,8 @@ def _config(config_dir: str | None, target: str | None, environment: str | None 
         environ["TBP_TARGET"] = target
     if environment:
         environ["TBP_ENVIRONMENT"] = environment
-    return load_config(config_dir, environ, dotenv=Path(".env"))
+    dotenv = environ.get("TBP_DOTENV", ".env")  # empty: read none (the test suite)
+    return load_config(config_dir, environ, dotenv=Path(dotenv) if dotenv else None)
 
 
 def _reports_errors(command):

@@ -29,6 +29,15 @@ LOADS_NOT_MATCHING_THEIR_ROWS = (
 )
 CONFIGURED = ("AAPL", "MSFT", "NVDA", "GOOGL", "AMZN", "META", "JPM", "BRK.B", "XOM", "JNJ", "SPY", "QQQ")
 SMALL_START, SMALL_END = date(2024, 1, 2), date(2024, 2, 29)
+# Settings of the project that a developer's shell or .env may hold (make exports .env to every target): the suite
+# runs without them, so a test sees only what it sets. TBP_TEST_PG_DSN is the suite's own.
+PROJECT_VARIABLES = ("TBP_", "POLYGON_", "DB_", "DBT_ENV_SECRET_", "DUCKDB_PATH", "LOG_LEVEL", "LOG_FORMAT")
+
+
+def pytest_configure(config) -> None:
+    for name in [n for n in os.environ if n.startswith(PROJECT_VARIABLES) and n != "TBP_TEST_PG_DSN"]:
+        del os.environ[name]
+    os.environ["TBP_DOTENV"] = ""  # the CLI reads no ./.env
 
 
 def write_day_file(root: Path, day: date, lines: list[str], header: str = ",".join(HEADER)) -> Path:

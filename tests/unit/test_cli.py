@@ -94,3 +94,17 @@ def test_demo_data_writes_a_mirror(invoke, tmp_path):
     # minute files for the configured stocks, and day files of indices, crypto, forex and options: 4 x 5 weekdays
     assert "5 minute files and 20 day files of other datasets" in result.output
     assert len(list((out / "us_stocks_sip" / "minute_aggs_v1").rglob("*.csv.gz"))) == 5
+
+
+def test_a_dotenv_in_the_working_directory_does_not_reach_the_test_suite(invoke, tmp_path, monkeypatch):
+    """make exports .env to `make test` and the CLI reads ./.env: the suite runs without either."""
+    (tmp_path / ".env").write_text("TBP_LOOKBACK_DAYS=77\n")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check-config", TBP_SOURCE=str(tmp_path))
+    assert result.exit_code == 0, result.output
+    [lookback] = [line for line in result.output.splitlines() if "pipeline.lookback_days" in line]
+    assert " 10 " in f"{lookback} " and "77" not in lookback
+
+    monkeypatch.setenv("TBP_DOTENV", str(tmp_path / ".env"))  # named on purpose, it is read
+    [lookback] = [line for line in invoke("check-config").output.splitlines() if "pipeline.lookback_days" in line]
+    assert "77" in lookback

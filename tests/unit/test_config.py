@@ -192,3 +192,8 @@ def test_make_takes_dotenv_for_every_target_and_the_shell_still_wins(tmp_path):
         "shell_user",
     )
     assert make_variables(tmp_path, TBP_TARGET="duckdb")["TBP_TARGET"] == "duckdb"
+
+
+def test_make_reads_no_dotenv_when_tbp_dotenv_is_empty(tmp_path):
+    (tmp_path / ".env").write_text("TBP_TARGET=postgres\n")
+    assert "TBP_TARGET" not in make_variables(tmp_path, TBP_DOTENV="")
