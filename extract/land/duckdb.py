@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -34,6 +35,15 @@ DUCKDB_SETTINGS = {"checkpoint_threshold": "32MB", "preserve_insertion_order": "
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
+
+
+DISK_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def _rollback(conn) -> None:
+    """Roll back, unless a failed commit has ended the transaction already."""
+    with contextlib.suppress(duckdb.TransactionException):
+        conn.execute("rollback")
 
 
 class DuckDBWarehouse(Warehouse):
@@ -165,21 +175,33 @@ class DuckDBWarehouse(Warehouse):
             lane.execute("commit")
             return result
         except duckdb.OutOfMemoryException:
-            lane.execute("rollback")
+            _rollback(lane)
             raise MemoryCapError(
                 f"{lineage.source_key}: does not fit in DuckDB's memory cap ({self.memory_limit}, "
                 "TBP_DUCKDB_MEMORY_LIMIT) beside the files landing with it"
             ) from None
         except duckdb.Error as exc:
-            lane.execute("rollback")
+            _rollback(lane)
             if strict and isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException):
                 raise UnparsableLines from None
-            raise file_error(lineage.source_key, exc) or WarehouseError(
-                f"{lineage.source_key}: cannot land into {self.path}: {exc}"
+            raise (
+                self._write_error(lineage.source_key, exc)
+                or file_error(lineage.source_key, exc)
+                or WarehouseError(f"{lineage.source_key}: cannot land into {self.path}: {exc}")
             ) from None
         except BaseException:
-            lane.execute("rollback")
+            _rollback(lane)
             raise
+
+    def _write_error(self, key: str, exc: duckdb.Error) -> WarehouseError | None:
+        """The warehouse's own file could not be written (a full disk, a file size limit): not the flat file's fault."""
+        text = str(exc)
+        if str(self.path) not in text and not any(sign in text for sign in DISK_FULL):
+            return None
+        return WarehouseError(
+            f"{key}: cannot write {self.path} ({_first_line(exc)}): free space on its disk (or set DUCKDB_PATH "
+            "elsewhere) and run again; nothing of this file landed, the files before it stay"
+        )
 
     def _insert(self, lane, load: FileLoad, lineage: Lineage, rows_from: str, params: list, rejected: int = 0):
         predicate, filter_params = ticker_filter(load)
@@ -206,7 +228,7 @@ class DuckDBWarehouse(Warehouse):
                     self.conn.executemany(sql, rows)
             self.conn.execute("commit")
         except duckdb.Error as exc:
-            self.conn.execute("rollback")
+            _rollback(self.conn)
             raise WarehouseError(f"{self.path}: {_first_line(exc)}") from None
 
     def export_parquet(self, sql: str, path: Path) -> int:

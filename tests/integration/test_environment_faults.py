@@ -1,10 +1,21 @@
 """Faults of the machine around the pipeline: one line naming the path and the way out, the documented exit code."""
 
+import resource
 import shutil
 import subprocess
 import sys
 
-from tests.conftest import S3_CREDENTIALS, SMALL_END, SMALL_START
+from extract.demo import DemoSpec, write_demo_mirror
+from tests.conftest import (
+    CONFIGURED,
+    LOADS_NOT_MATCHING_THEIR_ROWS,
+    REPO,
+    S3_CREDENTIALS,
+    SMALL_END,
+    SMALL_START,
+    read_mirror_rows,
+    warehouse_rows,
+)
 
 WINDOW = ["--start", str(SMALL_START), "--end", str(SMALL_END)]
 
@@ -137,3 +148,27 @@ def test_run_tickers_naming_an_unconfigured_ticker_says_so(invoke, small_mirror)
     )
     assert result.exit_code == 0
     assert "warning: --tickers ZZZZ: not in instruments.yml" in result.output
+
+
+def test_a_full_disk_under_the_warehouse_stops_the_run_with_exit_3_and_loses_nothing(tmp_path, base_env):
+    """A file size limit stands for a full disk: DuckDB cannot grow its file or its WAL mid-run."""
+    mirror = tmp_path / "mirror"
+    write_demo_mirror(mirror, DemoSpec(SMALL_START, SMALL_END, ticker_count=3000, seed=5, include_tickers=CONFIGURED))
+    env = {**base_env, "TBP_SOURCE": str(mirror), "TBP_DOTENV": "", "LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "extract", "run", *WINDOW]
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+    full = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, preexec_fn=small_disk)
+    assert full.returncode == 3, full.stderr
+    [error] = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in full.stderr and "not a whole gzip file" not in error
+    assert f"cannot write {env['DUCKDB_PATH']}" in error and "free space on its disk" in error
+    landed = warehouse_rows(env, "select count(*) from landing.load_manifest")[0][0]
+    assert 0 < landed < 41 and warehouse_rows(env, LOADS_NOT_MATCHING_THEIR_ROWS) == []
+
+    again = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert warehouse_rows(env, "select count(*) from landing.load_manifest") == [(41,)]
+    assert warehouse_rows(env, "select count(*) from landing.day_aggs") == [(len(read_mirror_rows(mirror)),)]
