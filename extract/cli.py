@@ -226,7 +226,19 @@ def dbt(dbt_args, config_dir, target, environment) -> None:
     """Run dbt (`tbp-extract dbt build`) on the warehouse of the environment's merged configuration."""
     from extract.environments import run_dbt
 
-    sys.exit(run_dbt(_config(config_dir, target, environment), list(dbt_args)))
+    cfg = _config(config_dir, target, environment)
+    _duckdb_free(cfg)
+    sys.exit(run_dbt(cfg, list(dbt_args)))
+
+
+def _duckdb_free(cfg: Config) -> None:
+    """A DuckDB file another process holds (a notebook, an extract) is one line and exit 3 (4: an extract's lock),
+    not a page of dbt's errors."""
+    if cfg.target == "duckdb" and cfg.database.duckdb_path.is_file():
+        from extract.run import open_warehouse
+
+        with open_warehouse(cfg):
+            pass
 
 
 @main.command("demo-data")

@@ -4,6 +4,8 @@ import resource
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 from extract.demo import DemoSpec, write_demo_mirror
 from tests.conftest import (
@@ -18,6 +20,18 @@ from tests.conftest import (
 )
 
 WINDOW = ["--start", str(SMALL_START), "--end", str(SMALL_END)]
+
+
+@contextmanager
+def held_by_another_process(path: Path):
+    """path open in DuckDB by a process of its own, as a notebook would hold it."""
+    hold = f"import duckdb, time; c = duckdb.connect({str(path)!r}); print(1, flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE)
+    try:
+        holder.stdout.readline()
+        yield
+    finally:
+        holder.kill()
 
 
 def one_line_error(result) -> str:
@@ -45,19 +59,8 @@ def test_a_damaged_duckdb_file_is_exit_3_with_the_way_out(invoke, small_mirror, 
 
 def test_a_duckdb_file_held_by_another_process_is_exit_3_naming_it(invoke, small_mirror, tmp_path):
     path = tmp_path / "held.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print(1, flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        holder.stdout.readline()
+    with held_by_another_process(path):
         result = invoke("run", "--dry-run", *WINDOW, TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path))
-    finally:
-        holder.kill()
     assert result.exit_code == 3
     assert f"{path} is held by another process" in one_line_error(result)
 
@@ -126,19 +129,8 @@ def test_status_exit_codes_tell_cron_what_is_wrong(invoke, small_mirror, tmp_pat
 def test_status_on_a_duckdb_file_held_by_another_process_is_exit_3(invoke, small_mirror, tmp_path):
     path = tmp_path / "held.duckdb"
     invoke("run", "--start", "2024-01-02", "--end", "2024-01-03", TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path))
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print(1, flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        holder.stdout.readline()
+    with held_by_another_process(path):
         result = invoke("status", DUCKDB_PATH=str(path))
-    finally:
-        holder.kill()
     assert result.exit_code == 3 and f"{path} is held by another process" in one_line_error(result)
 
 
@@ -172,3 +164,11 @@ def test_a_full_disk_under_the_warehouse_stops_the_run_with_exit_3_and_loses_not
     assert again.returncode == 0, again.stderr
     assert warehouse_rows(env, "select count(*) from landing.load_manifest") == [(41,)]
     assert warehouse_rows(env, "select count(*) from landing.day_aggs") == [(len(read_mirror_rows(mirror)),)]
+
+
+def test_dbt_on_a_duckdb_file_held_by_another_process_is_exit_3_naming_it(invoke, small_mirror, tmp_path):
+    path = tmp_path / "held.duckdb"
+    invoke("run", "--start", "2024-01-02", "--end", "2024-01-03", TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path))
+    with held_by_another_process(path):
+        result = invoke("dbt", "build", DUCKDB_PATH=str(path))
+    assert result.exit_code == 3 and f"{path} is held by another process" in one_line_error(result)
