@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 import re
@@ -112,6 +113,18 @@ def _loose_date(key: str) -> date | None:
     return None
 
 
+YEAR_FOLDER = re.compile(r"\d{4}")
+
+
+def stray_folders(folders: Iterator[str], prefix: str) -> list[str]:
+    """Folders right under the dataset's prefix other than year folders: their keys are never listed, so say so."""
+    return [
+        f"{prefix}/{name}/: not a year folder (YYYY) of {prefix}; its keys are not listed"
+        for name in sorted(folders)
+        if not YEAR_FOLDER.fullmatch(name)
+    ]
+
+
 def mask_credentials(url: str) -> str:
     """user:password@ in a URL never reaches a log, an error or extract_runs."""
     return re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", url)
@@ -192,7 +205,13 @@ class LocalMirror:
         base = self._base(dataset.name)
         if base is None:
             return Listing()
-        return sort_listing(self._listed(base, dataset.name, start, end), dataset.name, start, end, dataset.name)
+        top = sorted(base.iterdir())
+        # keys right under the prefix are named (refused with the reason), never read
+        loose = ((f"{dataset.name}/{path.name}", "", path.stat().st_size) for path in top if path.is_file())
+        listed = itertools.chain(loose, self._listed(base, dataset.name, start, end))
+        listing = sort_listing(listed, dataset.name, start, end, dataset.name)
+        listing.refused += stray_folders((path.name for path in top if path.is_dir()), dataset.name)
+        return listing
 
     def _listed(self, base: Path, prefix: str, start: date, end: date) -> Iterator[tuple[str, str, int]]:
         for year in range(start.year, end.year + 1):
@@ -249,12 +268,30 @@ class S3Bucket:
     def list_files(self, start: date, end: date, dataset: Dataset | None = None) -> Listing:
         dataset = _dataset_or_default(dataset)
         prefix = f"{self.root}/{dataset.name}" if self.root else dataset.name
-        listed = (
-            (item["Key"], item["ETag"].strip('"'), int(item["Size"]))
-            for year in range(start.year, end.year + 1)
-            for item in self._list_keys(f"{prefix}/{year}/")
+        loose, folders = self._list_top(f"{prefix}/")
+        listed = itertools.chain(
+            ((item["Key"], item["ETag"].strip('"'), int(item["Size"])) for item in loose),
+            (
+                (item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+                for year in range(start.year, end.year + 1)
+                for item in self._list_keys(f"{prefix}/{year}/")
+            ),
         )
-        return sort_listing(listed, prefix, start, end, dataset.name)
+        listing = sort_listing(listed, prefix, start, end, dataset.name)
+        listing.refused += stray_folders(folders, prefix)
+        return listing
+
+    def _list_top(self, prefix: str) -> tuple[list[dict], list[str]]:
+        """The keys right under prefix, and the names of the folders there."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys, folders = [], []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                keys += page.get("Contents", [])
+                folders += [entry["Prefix"][len(prefix) :].rstrip("/") for entry in page.get("CommonPrefixes", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise SourceError(f"cannot list s3://{self.bucket}/{prefix}: {_describe(exc)}") from None
+        return keys, folders
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
         target = cache_path(cache_dir, remote)

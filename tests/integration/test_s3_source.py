@@ -128,3 +128,16 @@ def test_minute_files_leave_the_cache_once_landed_and_day_files_stay(make_config
     assert datasets == [("us_stocks_sip/day_aggs_v1", 5), ("us_stocks_sip/minute_aggs_v1", 5)]
     # A re-run plans nothing: the manifest, not the cache, says what is loaded.
     assert run_extract(cfg, RunOptions(start=spec.start, end=spec.end)).files_loaded == 0
+
+
+def test_keys_and_folders_outside_the_year_folders_are_reported(s3_config, s3_bucket):
+    name, client, _upload = s3_bucket
+    for key in (f"{PREFIX}/2024/01/2024-01-02.csv.gz", f"{PREFIX}/2024-01-03.csv.gz", f"{PREFIX}/old/2024/x.csv.gz"):
+        client.put_object(Bucket=name, Key=key, Body=b"gz")
+    listing = S3Bucket(s3_client(s3_config.s3), name, PREFIX).list_files(date(2024, 1, 1), date(2024, 1, 31))
+    assert [f.key for f in listing.files] == [f"{PREFIX}/2024/01/2024-01-02.csv.gz"]
+    assert listing.refused == [
+        f"{PREFIX}/2024-01-03.csv.gz: not the key pattern {PREFIX}/YYYY/MM/ "
+        f"(expected {PREFIX}/2024/01/2024-01-03.csv.gz); not loaded",
+        f"{PREFIX}/old/: not a year folder (YYYY) of {PREFIX}; its keys are not listed",
+    ]

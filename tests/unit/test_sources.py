@@ -127,3 +127,16 @@ def test_boto_s_own_credential_chain_only_when_the_user_opts_in(make_config, mon
     cfg = make_config(POLYGON_S3_AMBIENT_CREDENTIALS="true")
     bucket = make_source("s3://flatfiles", cfg.s3)
     assert bucket.client._request_signer._credentials.access_key == "ambient-key"
+
+
+def test_keys_and_folders_outside_the_year_folders_are_reported_never_skipped_in_silence(tmp_path):
+    write_day_file(tmp_path, date(2024, 3, 7), [bar_line("AAPL", date(2024, 3, 7))])
+    (tmp_path / PREFIX / "2024-03-08.csv.gz").write_bytes(b"")
+    (tmp_path / PREFIX / "backup" / "2024" / "03").mkdir(parents=True)
+    listing = LocalMirror(tmp_path).list_files(date(2024, 3, 1), date(2024, 3, 31))
+    assert [f.key for f in listing.files] == [f"{PREFIX}/2024/03/2024-03-07.csv.gz"]
+    assert listing.refused == [
+        f"{PREFIX}/2024-03-08.csv.gz: not the key pattern {PREFIX}/YYYY/MM/ "
+        f"(expected {PREFIX}/2024/03/2024-03-08.csv.gz); not loaded",
+        f"{PREFIX}/backup/: not a year folder (YYYY) of {PREFIX}; its keys are not listed",
+    ]
