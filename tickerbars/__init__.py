@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -130,7 +131,8 @@ def _scan(store: _Folder | _Bucket, name: str, start: date | None = None, end: d
     opened once now."""
     files = store.files(name)
     wanted = [relative for relative in files if _overlaps(relative, start, end)] or files[:1]
-    frames = [frame for frame in (store.open(name, relative) for relative in wanted) if frame is not None]
+    with ThreadPoolExecutor(8) as pool:  # on S3, the GETs in parallel
+        frames = [frame for frame in pool.map(lambda relative: store.open(name, relative), wanted) if frame is not None]
     if not frames:
         raise FileNotFoundError(f"no table {name} in the lake {store.location} (tbp-extract publish writes it)")
     return pl.concat(frames, how="vertical")
