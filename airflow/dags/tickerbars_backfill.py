@@ -1,10 +1,11 @@
 """Historical backfill (manual): workers download one month each into the shared cache, then one task lands it all
-(one extract at a time per warehouse) and dbt builds. Trigger with {"start": "2020-01-01", "end": "2024-12-31"}."""
+(one extract at a time per warehouse), dbt builds and the Parquet lake is published. Trigger with
+{"start": "2020-01-01", "end": "2024-12-31"}."""
 
 import pendulum
 from airflow.sdk import Param, dag, task
 from cosmos.operators.local import DbtBuildLocalOperator
-from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config
+from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config, publish
 
 
 @dag(
@@ -49,7 +50,8 @@ def tickerbars_backfill():
             raise PipelineError("; ".join(summary.lines()[2:]))
         return {"files_loaded": summary.files_loaded, "rows_landed": summary.rows_landed}
 
-    download_month.expand(window=months()) >> load() >> dbt_operator(DbtBuildLocalOperator, "dbt_build")
+    build = dbt_operator(DbtBuildLocalOperator, "dbt_build")
+    download_month.expand(window=months()) >> load() >> build >> publish()
 
 
 tickerbars_backfill()

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from airflow.sdk import task
 from cosmos import ProfileConfig
 from cosmos.constants import InvocationMode
 
@@ -63,3 +64,11 @@ def dbt_operator(operator_class, task_id: str, **kwargs):
         append_env=True,
         **kwargs,
     )
+
+
+@task
+def publish() -> int:
+    """The Parquet lake after a build: only the partitions whose rows changed (tbp-extract publish)."""
+    from extract.orchestration import publish_lake
+
+    return len(publish_lake(load_config()).written)

@@ -11,7 +11,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos.operators.local import DbtBuildLocalOperator
-from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config
+from tickerbars_common import DEFAULT_ARGS, dbt_operator, load_config, publish
 
 
 @dag(
@@ -43,12 +43,6 @@ def tickerbars_daily():
         from extract.orchestration import daily_reference
 
         return daily_reference(load_config())
-
-    @task
-    def publish() -> int:
-        from extract.orchestration import publish_lake
-
-        return len(publish_lake(load_config()).written)
 
     extract() >> reference() >> dbt_operator(DbtBuildLocalOperator, "dbt_build") >> publish()
 

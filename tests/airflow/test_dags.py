@@ -61,6 +61,7 @@ def test_every_dag_imports_and_has_the_designed_structure(airflow_env):
     assert dags["tickerbars_daily"]["retries"]["extract"] == 16
     assert "30 20 * * 1-5" in dags["tickerbars_daily"]["schedule"]
     assert dags["tickerbars_backfill"]["edges"] == [
+        ["dbt_build", "publish"],
         ["download_month", "load"],
         ["load", "dbt_build"],
         ["months", "download_month"],

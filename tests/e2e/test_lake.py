@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from datetime import date
 
 import duckdb
@@ -9,14 +10,15 @@ import polars as pl
 import pytest
 
 import tickerbars
-from extract.lake import LAKE_TABLES, FolderLake, publish
+from extract.lake import LAKE_TABLES, BucketLake, FolderLake, publish
 from extract.reference import run_reference
 from extract.run import RunOptions, open_warehouse, run_extract
 from tests.conftest import CONFIGURED, S3_CREDENTIALS, bar_line, warehouse_rows, write_day_file
 
 SESSIONS = [date(2023, 12, 27), date(2023, 12, 28), date(2023, 12, 29), date(2024, 1, 2), date(2024, 1, 3)]
 WINDOW = RunOptions(start=SESSIONS[0], end=SESSIONS[-1])
-FACT_COLUMNS = "ticker, trade_date, open, high, low, close, volume, transactions, source_key, source_etag"
+NEXT_SESSION = date(2024, 1, 4)
+NEXT_WINDOW = RunOptions(start=SESSIONS[0], end=NEXT_SESSION)
 YEAR_2023 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2023/part-0.parquet"
 YEAR_2024 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2024/part-0.parquet"
 # No reference data here: fct_corporate_actions is empty, and an empty mart has no file.
@@ -39,8 +41,8 @@ def year_end_mirror(tmp_path):
     return root
 
 
-def build_and_publish(cfg, env, run_dbt, lake):
-    run_extract(cfg, WINDOW)
+def build_and_publish(cfg, env, run_dbt, lake, window=WINDOW):
+    run_extract(cfg, window)
     run_dbt(["build"], env)
     with open_warehouse(cfg, read_only=True) as warehouse:
         return publish(warehouse, lake, "analytics", cfg.pipeline.datasets[0].name)
@@ -55,9 +57,9 @@ def test_the_read_api_returns_exactly_fct_daily_bars_and_a_correction_rewrites_o
     first = build_and_publish(cfg, env, run_dbt, lake)
     assert sorted(first.written) == sorted(LAKE_FILES)
 
-    expected = sorted(warehouse_rows(env, f"select {FACT_COLUMNS} from analytics.fct_daily_bars"))
-    frame = tickerbars.bars(lake=str(lake.root))
-    assert sorted(frame.select(FACT_COLUMNS.split(", ")).rows()) == expected
+    frame = tickerbars.bars(lake=str(lake.root))  # every column of the mart, every value
+    expected = sorted(warehouse_rows(env, f"select {', '.join(frame.columns)} from analytics.fct_daily_bars"))
+    assert sorted(frame.rows()) == expected and frame.height == 5 * len(CONFIGURED)
     spy_2024 = tickerbars.bars(["SPY"], start="2024-01-01", lake=str(lake.root))
     assert spy_2024["trade_date"].to_list() == SESSIONS[3:]
     adjusted = tickerbars.bars(["SPY"], start="2024-01-01", lake=str(lake.root), adjusted=True)
@@ -121,34 +123,88 @@ def test_a_change_of_any_instrument_column_rewrites_dim_instruments(
     assert set(published["instrument_id"]) == {f"BBG-{ticker}" for ticker in CONFIGURED}
 
 
-def test_a_reader_of_the_lake_never_blocks_a_load_and_never_sees_half_a_partition(
-    make_config, year_end_mirror, base_env, run_dbt, tmp_path
+def s3_storage(endpoint: str) -> dict[str, str]:
+    """storage_options reaching the moto server (the read API's, polars' own)."""
+    return {
+        "aws_endpoint_url": endpoint,
+        "aws_access_key_id": S3_CREDENTIALS["POLYGON_S3_ACCESS_KEY"],
+        "aws_secret_access_key": S3_CREDENTIALS["POLYGON_S3_SECRET_KEY"],
+        "aws_region": "us-east-1",
+        "aws_allow_http": "true",
+    }
+
+
+@pytest.fixture(params=["folder", "s3"])
+def lake_under_test(request, tmp_path):
+    """A lake to publish into (a folder, or a prefix of a moto bucket), its location and storage options."""
+    if request.param == "folder":
+        return FolderLake(tmp_path / "lake"), str(tmp_path / "lake"), None
+    name, client, _upload = request.getfixturevalue("s3_bucket")
+    return BucketLake(client, name, "lake"), f"s3://{name}/lake", s3_storage(request.getfixturevalue("moto_endpoint"))
+
+
+class Reader(threading.Thread):
+    """Reads every bar through the read API until stopped; keeps each read and every exception (polars' panics
+    too, which are no Exception)."""
+
+    def __init__(self, location: str, storage: dict | None) -> None:
+        super().__init__()
+        self.location, self.storage = location, storage
+        self.seen, self.errors, self.stop = [], [], threading.Event()
+
+    def read(self) -> pl.DataFrame:
+        return tickerbars.bars(lake=self.location, storage_options=self.storage)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.seen.append(self.read())
+            except BaseException as exc:  # every failure of a read counts
+                self.errors.append(repr(exc))
+
+
+def by_year(frame: pl.DataFrame, year: int) -> pl.DataFrame:
+    return frame.filter(pl.col("trade_date").dt.year() == year)
+
+
+def replace_back_and_forth(lake, versions: dict[str, tuple[bytes, bytes]], scratch, seconds: float) -> None:
+    """Put each partition's old and new file in turn, as publish puts them, ending on the new ones."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        for which in (0, 1):
+            for name, files in versions.items():
+                local = scratch / f"{which}.parquet"
+                local.write_bytes(files[which])
+                lake.put(local, name)
+
+
+def test_readers_of_the_lake_never_block_a_load_and_see_each_partition_old_or_new_whole(
+    make_config, year_end_mirror, base_env, run_dbt, lake_under_test, tmp_path
 ):
+    lake, location, storage = lake_under_test
     cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror))
-    lake = FolderLake(tmp_path / "lake")
     build_and_publish(cfg, base_env, run_dbt, lake)
-    old = pl.read_parquet(lake.root / YEAR_2024)
-    write_day_file(year_end_mirror, SESSIONS[3], [bar_line(t, SESSIONS[3], close=77.0) for t in CONFIGURED])
+    bars_2024 = [YEAR_2024, YEAR_2024.replace("fct_daily_bars", "fct_daily_bars_adjusted")]
+    reader, old_files = Reader(location, storage), [lake.read(name) for name in bars_2024]
+    old = reader.read()
+    write_day_file(year_end_mirror, NEXT_SESSION, [bar_line(t, NEXT_SESSION, close=77.0) for t in CONFIGURED])
 
-    seen, stop = [], threading.Event()
-
-    def keep_reading() -> None:
-        while not stop.is_set():
-            seen.append(pl.read_parquet(lake.root / YEAR_2024))
-
-    held_open = (lake.root / YEAR_2024).open("rb")
-    reader = threading.Thread(target=keep_reading)
     reader.start()
-    try:
-        build_and_publish(cfg, base_env, run_dbt, lake)  # the extract and dbt build succeed while it reads
+    try:  # a new session: the extract and dbt build succeed while it reads, and the 2024 partitions grow
+        assert set(bars_2024) <= set(build_and_publish(cfg, base_env, run_dbt, lake, NEXT_WINDOW).written)
+        versions = {name: (before, lake.read(name)) for name, before in zip(bars_2024, old_files, strict=True)}
+        replace_back_and_forth(lake, versions, tmp_path, seconds=4)  # many more replacements while it reads
     finally:
-        stop.set()
+        reader.stop.set()
         reader.join()
-    new = pl.read_parquet(lake.root / YEAR_2024)
-    assert not new.equals(old) and seen
-    assert all(frame.equals(old) or frame.equals(new) for frame in seen)
-    assert pl.read_parquet(held_open).equals(old)  # an open file keeps the version it opened
-    held_open.close()
+    new = reader.read()
+    assert by_year(new, 2024).height == by_year(old, 2024).height + len(CONFIGURED)
+    assert reader.errors == [] and len(reader.seen) > 20
+    for year in (2023, 2024):
+        assert all(
+            by_year(seen, year).equals(by_year(old, year)) or by_year(seen, year).equals(by_year(new, year))
+            for seen in reader.seen
+        ), year
 
 
 def test_the_configured_s3_lake_is_published_through_the_client_factory_and_read_over_s3(
@@ -164,14 +220,7 @@ def test_the_configured_s3_lake_is_published_through_the_client_factory_and_read
     assert f"lake s3://{name}/lake: {len(LAKE_FILES)} partitions written" in published.output
     keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket=name, Prefix="lake/")["Contents"])
     assert keys == sorted([f"lake/{file}" for file in LAKE_FILES] + ["lake/_manifest.json"])
-    storage = {
-        "aws_endpoint_url": moto_endpoint,
-        "aws_access_key_id": S3_CREDENTIALS["POLYGON_S3_ACCESS_KEY"],
-        "aws_secret_access_key": S3_CREDENTIALS["POLYGON_S3_SECRET_KEY"],
-        "aws_region": "us-east-1",
-        "aws_allow_http": "true",
-    }
-    frame = tickerbars.bars(["SPY"], lake=f"s3://{name}/lake", storage_options=storage)
+    frame = tickerbars.bars(["SPY"], lake=f"s3://{name}/lake", storage_options=s3_storage(moto_endpoint))
     assert frame["trade_date"].to_list() == SESSIONS
     run_extract(cfg, WINDOW)  # instruments written again: only updated_at changes
     run_dbt(["build"], base_env)
