@@ -1,8 +1,9 @@
 """`tbp-extract reference`: splits, dividends, ticker overviews and ticker events of the configured instruments,
 from the provider's REST API (or a folder of its pages), landed raw with lineage, one transaction a dataset fetch.
 
-Corporate actions are announced ahead and corrected later, so every run fetches again a window of the recent past
-and the future for each ticker, and the whole history of a ticker never fetched before. dbt decides which records
+Corporate actions are announced ahead and corrected later, so every run fetches again, for each ticker, the window
+from lookback_days before its newest fetch on (the future included), and the whole history of a ticker never
+fetched before. dbt decides which records
 count: those of the newest fetch whose window covers their date.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -108,22 +110,26 @@ def reference_tickers(cfg: Config) -> list[str]:
     return list(dict.fromkeys(tickers))
 
 
-def run_reference(cfg: Config, api: ReferenceApi | None = None, today: date | None = None) -> ReferenceSummary:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_reference(
+    cfg: Config, api: ReferenceApi | None = None, clock: Callable[[], datetime] = utc_now
+) -> ReferenceSummary:
     from extract.run import open_warehouse
 
     api = api or make_reference_api(cfg.api.source, cfg.api.base_url, cfg.api.key)
-    today = today or datetime.now(UTC).date()
-    summary = ReferenceSummary(f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", api.description)
+    summary = ReferenceSummary(f"{clock():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", api.description)
     with open_warehouse(cfg) as warehouse:
         warehouse.ensure_schema()
         fetched_whole = warehouse.reference_fetched_whole()
         fetch_id = warehouse.last_reference_fetch_id()
         for ticker in reference_tickers(cfg):
             for endpoint in ENDPOINTS:
-                whole = endpoint.date_param is None or (endpoint.dataset, ticker) not in fetched_whole
-                since = None if whole else today - timedelta(days=cfg.api.lookback_days)
+                since = _window_start(endpoint, fetched_whole.get((endpoint.dataset, ticker)), cfg.api.lookback_days)
                 try:
-                    fetch = _fetch(api, endpoint, ticker, since, fetch_id + 1, summary.run_id)
+                    fetch = _fetch(api, endpoint, ticker, since, fetch_id + 1, summary.run_id, clock)
                 except NotAuthorizedError:
                     raise
                 except PipelineError as exc:
@@ -138,8 +144,22 @@ def run_reference(cfg: Config, api: ReferenceApi | None = None, today: date | No
     return summary
 
 
+def _window_start(endpoint: Endpoint, newest_fetch: date | None, lookback_days: int) -> date | None:
+    """None (the whole history) for a ticker never fetched whole, else lookback_days before its newest fetch: a
+    ticker left out of the configuration (or reference runs stopped) for a while gets what happened meanwhile."""
+    if endpoint.date_param is None or newest_fetch is None:
+        return None
+    return newest_fetch - timedelta(days=lookback_days)
+
+
 def _fetch(
-    api: ReferenceApi, endpoint: Endpoint, ticker: str, since: date | None, fetch_id: int, run_id: str
+    api: ReferenceApi,
+    endpoint: Endpoint,
+    ticker: str,
+    since: date | None,
+    fetch_id: int,
+    run_id: str,
+    clock: Callable[[], datetime],
 ) -> ReferenceFetch:
     path, params = endpoint.request(ticker, since)
     records, request, pages = [], "", 0
@@ -147,6 +167,4 @@ def _fetch(
         request = request or page.request
         pages = page.number
         records += [(page.number, json.dumps(record, sort_keys=True)) for record in page_records(page.body)]
-    return ReferenceFetch(
-        fetch_id, endpoint.dataset, ticker, request or path, since, pages, records, datetime.now(UTC), run_id
-    )
+    return ReferenceFetch(fetch_id, endpoint.dataset, ticker, request or path, since, pages, records, clock(), run_id)
