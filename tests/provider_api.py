@@ -32,10 +32,10 @@ class ProviderApi:
     events: dict[str, dict] = field(default_factory=dict)
     asked: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
-    def serve(self, httpserver) -> str:
-        """Answer every request to httpserver; the base URL to configure as POLYGON_API_BASE_URL."""
+    def serve(self, httpserver) -> dict[str, str]:
+        """Answer every request to httpserver; the settings that point a configuration at it."""
         httpserver.expect_request(re.compile("/.*")).respond_with_handler(self.answer)
-        return httpserver.url_for("/").rstrip("/")
+        return {"POLYGON_API_BASE_URL": httpserver.url_for("/").rstrip("/"), "POLYGON_API_KEY": self.key}
 
     def asked_for(self, path: str, ticker: str) -> list[dict[str, str]]:
         """The queries of the first pages asked of a list endpoint for one ticker."""

@@ -204,7 +204,7 @@ def provider_config(make_config, config_dir, httpserver, provider, tickers):
         f"  - {{ticker: {ticker}, name: {ticker}, type: stock, exchange: XNAS, sector: Tech}}" for ticker in tickers
     ]
     (config_dir / "instruments.yml").write_text("instruments:\n" + "\n".join(lines) + "\n")
-    return make_config(POLYGON_API_BASE_URL=provider.serve(httpserver), POLYGON_API_KEY=API_KEY)
+    return make_config(**provider.serve(httpserver))
 
 
 def at(year: int, month: int, day: int):
