@@ -246,10 +246,31 @@ def test_an_instrument_keeps_its_history_across_a_ticker_change(make_config, tar
         ],
     }
     provider.overviews["META"] = {"ticker": "META", "composite_figi": "BBG000MM2P62"}
+    # Under FB, a dividend of the instrument's, then one of the fund that took the ticker over; under META before
+    # the change, one of the ETF's: only the first is the instrument's (the events name FB, the config does not).
+    provider.dividends = [
+        {
+            "id": "fb",
+            "ticker": "FB",
+            "ex_dividend_date": "2024-01-04",
+            "cash_amount": 3.0,
+            "distribution_type": "special",
+        },
+        {"id": "fb-fund", "ticker": "FB", "ex_dividend_date": "2024-01-10", "cash_amount": 1.0},
+        {"id": "etf", "ticker": "META", "ex_dividend_date": "2024-01-03", "cash_amount": 0.5},
+    ]
     cfg = make_config(**target_env, TBP_SOURCE=str(mirror), **provider.serve(httpserver))
     run_extract(cfg, WINDOW)
     assert run_reference(cfg).exit_code == 0
+    # FB's overview and events would describe whoever holds the ticker now
+    assert {path for path, _query in provider.asked if "FB" in path} == set()
     run_dbt(["build"], target_env)
+    factors = warehouse_rows(
+        target_env,
+        "select trade_date, total_return_factor from analytics.fct_daily_bars_adjusted where ticker = 'META' "
+        "order by trade_date",
+    )
+    assert factors == [(day, pytest.approx(1 - 3 / 300 if day < date(2024, 1, 4) else 1.0)) for day in SESSIONS]
     rows = warehouse_rows(
         target_env,
         "select trade_date, traded_ticker, close, instrument_id from analytics.fct_daily_bars "
