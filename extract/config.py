@@ -613,8 +613,13 @@ def _api(data: dict[str, Any]) -> ApiConfig:
     file = "api.yml"
     _check_keys(data, file, {"api"})
     section = _section(data, file, "api", API_KEYS)
+    base_url = str(_required(section, file, "base_url"))
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", base_url):
+        raise ConfigError(
+            f"{file}: key 'base_url' must be an http(s) URL such as https://api.massive.com, not '{base_url}'"
+        )
     return ApiConfig(
-        base_url=str(_required(section, file, "base_url")).rstrip("/"),
+        base_url=base_url.rstrip("/"),
         key=Secret(str(section.get("key") or "")),
         source=str(section.get("source") or ""),
         lookback_days=_positive_int(section, file, "lookback_days", 90),

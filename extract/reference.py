@@ -1,8 +1,9 @@
 """`tbp-extract reference`: splits, dividends, ticker overviews and ticker events of the configured instruments,
 from the provider's REST API (or a folder of its pages), landed raw with lineage, one transaction a dataset fetch.
 
-Corporate actions are announced ahead and corrected later, so every run fetches again a window of the recent past
-and the future for each ticker, and the whole history of a ticker never fetched before. dbt decides which records
+Corporate actions are announced ahead and corrected later, so every run fetches again, for each ticker, the window
+from lookback_days before its newest fetch on (the future included), and the whole history of a ticker never
+fetched before. dbt decides which records
 count: those of the newest fetch whose window covers their date.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from extract.config import Config
+from extract.config import Config, Instrument
 from extract.errors import NotAuthorizedError, PipelineError
+from extract.land.common import Warehouse
 from extract.rest import ReferenceApi, make_reference_api
 
 log = logging.getLogger("extract")
@@ -40,8 +43,9 @@ ENDPOINTS = (
     Endpoint("splits", "/stocks/v1/splits", "execution_date"),
     Endpoint("dividends", "/stocks/v1/dividends", "ex_dividend_date"),
     Endpoint("ticker_overview", "/v3/reference/tickers/{ticker}"),
-    Endpoint("ticker_events", "/vX/reference/tickers/{ticker}/events"),
+    Endpoint("ticker_events", "/vX/reference/tickers/{ticker}/events"),  # last: it names the earlier tickers
 )
+LIST_ENDPOINTS = ENDPOINTS[:2]  # splits and dividends, the datasets asked by ticker
 
 
 @dataclass(frozen=True)
@@ -100,46 +104,94 @@ def page_records(body: dict) -> list[dict]:
     return [results] if isinstance(results, dict) else []
 
 
-def reference_tickers(cfg: Config) -> list[str]:
-    """The configured tickers and the earlier tickers configured for them."""
-    tickers = []
-    for instrument in cfg.instruments:
-        tickers += [instrument.ticker, *instrument.previous_tickers]
-    return list(dict.fromkeys(tickers))
+def earlier_tickers(instrument: Instrument, events: ReferenceFetch | None) -> list[str]:
+    """The instrument's earlier tickers: those instruments.yml names, then those its ticker events name."""
+    named = list(instrument.previous_tickers)
+    for _page, record in events.records if events else []:
+        for event in json.loads(record).get("events") or []:
+            change = event.get("ticker_change") if isinstance(event, dict) else None
+            named.append(change.get("ticker") if isinstance(change, dict) else None)
+    return [t for t in dict.fromkeys(named) if isinstance(t, str) and t and t != instrument.ticker]
 
 
-def run_reference(cfg: Config, api: ReferenceApi | None = None, today: date | None = None) -> ReferenceSummary:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_reference(
+    cfg: Config, api: ReferenceApi | None = None, clock: Callable[[], datetime] = utc_now
+) -> ReferenceSummary:
+    """Every dataset of each configured ticker, then the splits and dividends of its earlier tickers (their overview
+    and events would describe whoever holds the ticker now)."""
     from extract.run import open_warehouse
 
     api = api or make_reference_api(cfg.api.source, cfg.api.base_url, cfg.api.key)
-    today = today or datetime.now(UTC).date()
-    summary = ReferenceSummary(f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", api.description)
+    summary = ReferenceSummary(f"{clock():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", api.description)
     with open_warehouse(cfg) as warehouse:
         warehouse.ensure_schema()
-        fetched_whole = warehouse.reference_fetched_whole()
-        fetch_id = warehouse.last_reference_fetch_id()
-        for ticker in reference_tickers(cfg):
-            for endpoint in ENDPOINTS:
-                whole = endpoint.date_param is None or (endpoint.dataset, ticker) not in fetched_whole
-                since = None if whole else today - timedelta(days=cfg.api.lookback_days)
-                try:
-                    fetch = _fetch(api, endpoint, ticker, since, fetch_id + 1, summary.run_id)
-                except NotAuthorizedError:
-                    raise
-                except PipelineError as exc:
-                    summary.failed[f"{endpoint.dataset} {ticker}"] = str(exc)
-                    log.error("%s %s: %s", endpoint.dataset, ticker, exc)
-                    continue
-                warehouse.land_reference(fetch)
-                fetch_id += 1
-                summary.fetches += 1
-                summary.records += len(fetch.records)
-                log.info("%s %s: %d records in %d pages", endpoint.dataset, ticker, len(fetch.records), fetch.pages)
+        fetcher = Fetcher(api, warehouse, summary, clock, cfg.api.lookback_days)
+        for instrument in cfg.instruments:
+            *_, events = [fetcher.fetch(endpoint, instrument.ticker) for endpoint in ENDPOINTS]
+            for ticker in earlier_tickers(instrument, events):
+                for endpoint in LIST_ENDPOINTS:
+                    fetcher.fetch(endpoint, ticker)
     return summary
 
 
+class Fetcher:
+    """Fetches one dataset of one ticker and lands it, at most once a run; a failure is the summary's."""
+
+    def __init__(
+        self,
+        api: ReferenceApi,
+        warehouse: Warehouse,
+        summary: ReferenceSummary,
+        clock: Callable[[], datetime],
+        lookback_days: int,
+    ) -> None:
+        self.api, self.warehouse, self.summary, self.clock = api, warehouse, summary, clock
+        self.lookback_days = lookback_days
+        self.fetched_whole = warehouse.reference_fetched_whole()
+        self.fetch_id = warehouse.last_reference_fetch_id()
+        self.done: set[tuple[str, str]] = set()
+
+    def fetch(self, endpoint: Endpoint, ticker: str) -> ReferenceFetch | None:
+        if (endpoint.dataset, ticker) in self.done:
+            return None
+        self.done.add((endpoint.dataset, ticker))
+        since = _window_start(endpoint, self.fetched_whole.get((endpoint.dataset, ticker)), self.lookback_days)
+        try:
+            fetch = _fetch(self.api, endpoint, ticker, since, self.fetch_id + 1, self.summary.run_id, self.clock)
+        except NotAuthorizedError:
+            raise
+        except PipelineError as exc:
+            self.summary.failed[f"{endpoint.dataset} {ticker}"] = str(exc)
+            log.error("%s %s: %s", endpoint.dataset, ticker, exc)
+            return None
+        self.warehouse.land_reference(fetch)
+        self.fetch_id += 1
+        self.summary.fetches += 1
+        self.summary.records += len(fetch.records)
+        log.info("%s %s: %d records in %d pages", endpoint.dataset, ticker, len(fetch.records), fetch.pages)
+        return fetch
+
+
+def _window_start(endpoint: Endpoint, newest_fetch: date | None, lookback_days: int) -> date | None:
+    """None (the whole history) for a ticker never fetched whole, else lookback_days before its newest fetch: a
+    ticker left out of the configuration (or reference runs stopped) for a while gets what happened meanwhile."""
+    if endpoint.date_param is None or newest_fetch is None:
+        return None
+    return newest_fetch - timedelta(days=lookback_days)
+
+
 def _fetch(
-    api: ReferenceApi, endpoint: Endpoint, ticker: str, since: date | None, fetch_id: int, run_id: str
+    api: ReferenceApi,
+    endpoint: Endpoint,
+    ticker: str,
+    since: date | None,
+    fetch_id: int,
+    run_id: str,
+    clock: Callable[[], datetime],
 ) -> ReferenceFetch:
     path, params = endpoint.request(ticker, since)
     records, request, pages = [], "", 0
@@ -147,6 +199,4 @@ def _fetch(
         request = request or page.request
         pages = page.number
         records += [(page.number, json.dumps(record, sort_keys=True)) for record in page_records(page.body)]
-    return ReferenceFetch(
-        fetch_id, endpoint.dataset, ticker, request or path, since, pages, records, datetime.now(UTC), run_id
-    )
+    return ReferenceFetch(fetch_id, endpoint.dataset, ticker, request or path, since, pages, records, clock(), run_id)

@@ -333,12 +333,13 @@ class Warehouse:
             ]
         )
 
-    def reference_fetched_whole(self) -> set[tuple[str, str]]:
-        """(dataset, ticker) pairs whose whole history has been fetched."""
+    def reference_fetched_whole(self) -> dict[tuple[str, str], date]:
+        """(dataset, ticker) pairs whose whole history has been fetched, with the day of their newest fetch."""
         rows = self.execute(
-            f"select distinct dataset, ticker from {self.schema}.reference_fetches where window_start is null"
+            f"select dataset, ticker, cast(max(fetched_at) as date) from {self.schema}.reference_fetches "
+            "group by dataset, ticker having count(*) filter (where window_start is null) > 0"
         )
-        return {(dataset, ticker) for dataset, ticker in rows}
+        return {(dataset, ticker): newest for dataset, ticker, newest in rows}
 
     def last_reference_fetch_id(self) -> int:
         return self.execute(f"select coalesce(max(fetch_id), 0) from {self.schema}.reference_fetches")[0][0]

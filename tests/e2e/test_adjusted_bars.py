@@ -1,6 +1,8 @@
-"""From raw bars and corporate actions to fct_daily_bars_adjusted, on both targets."""
+"""From raw bars and corporate actions to fct_daily_bars_adjusted, on both targets: the reference data comes from
+the provider's REST API on a loopback server (tests/provider_api.py), which pages every list through next_url."""
 
-import json
+import math
+from collections import defaultdict
 from datetime import date
 
 import pytest
@@ -9,27 +11,47 @@ import yaml
 from extract.reference import run_reference
 from extract.run import RunOptions, run_extract
 from tests.conftest import CONFIGURED, bar_line, warehouse_rows, write_day_file
+from tests.provider_api import ProviderApi
 
+API_KEY = "e2e-api-key-never-landed"
 SESSIONS = [date(2024, 1, d) for d in (2, 3, 4, 5, 8, 9, 10, 11, 12)]
 WINDOW = RunOptions(start=SESSIONS[0], end=SESSIONS[-1])
-# Per ticker: (execution date, split_from, split_to, adjustment_type, provider factor) of its splits.
+# Per ticker: (execution date, split_from, split_to, adjustment_type, provider factor) of its splits. The provider's
+# factor is cumulative (NVDA's 4-for-1 then 10-for-1, as in 2021 and 2024: 1/40 before the first).
 SPLITS = {
     "AAPL": [("2024-01-04", 1, 4, "forward_split", 0.25), ("2024-01-04", 1, 4, "forward_split", 0.25)],
-    "NVDA": [("2024-01-08", 1, 10, "forward_split", 0.1)],
+    "NVDA": [("2024-01-03", 1, 4, "forward_split", 0.025), ("2024-01-08", 1, 10, "forward_split", 0.1)],
     "XOM": [("2024-01-09", 5, 1, "reverse_split", 0.2)],  # the provider's factor disagrees on purpose
     "JNJ": [("2024-01-10", 1, 1.05, "stock_dividend", None)],
     "MSFT": [("2024-01-08", 1, 2, "forward_split", None), ("2024-01-08", 1, 3, "forward_split", None)],
     "GOOGL": [("2024-01-09", 1, 20, "forward_split", None)],
+    "JPM": [("2024-01-09", 1, 4, "forward_split", 0.25)],
 }
 # Splits the raw prices do not show: MSFT's two ratios conflict (neither applies), GOOGL's never happened in them.
 NOT_IN_PRICES = {"MSFT", "GOOGL"}
-DIVIDENDS = {"SPY": [("2024-01-11", 1.0, "recurring"), ("2024-01-11", 2.0, "special")]}
+# Per ticker: (ex-dividend date, cash amount, distribution type) of its cash dividends. JPM's first ex-date is a
+# Monday, its second comes after its split (in post-split dollars, as the provider publishes them).
+DIVIDENDS = {
+    "SPY": [("2024-01-11", 1.0, "recurring"), ("2024-01-11", 2.0, "special")],
+    "JPM": [("2024-01-08", 1.15, "recurring"), ("2024-01-11", 0.30, "recurring")],
+}
+# Closes given as they traded: each dividend taken off the price, the split showing on its day.
+CLOSES = {"JPM": [170.00, 171.50, 169.80, 172.40, 171.25, 42.90, 43.10, 42.85, 43.00]}
+
+
+def distinct_splits(ticker: str) -> list[tuple[str, float, float]]:
+    """(execution date, split_from, split_to) of each split once (AAPL's is published twice)."""
+    return list(
+        dict.fromkeys((when, split_from, split_to) for when, split_from, split_to, *_ in SPLITS.get(ticker, []))
+    )
 
 
 def raw_close(ticker: str, day: date) -> float:
     """Prices that show every action: 100 before, divided by each split ratio from its date, less dividends."""
+    if ticker in CLOSES:
+        return CLOSES[ticker][SESSIONS.index(day)]
     close = 100.0
-    for when, split_from, split_to, _kind, _factor in SPLITS.get(ticker, [])[:1]:
+    for when, split_from, split_to in distinct_splits(ticker):
         if ticker not in NOT_IN_PRICES and day >= date.fromisoformat(when):
             close *= split_from / split_to
     for when, cash, _kind in DIVIDENDS.get(ticker, []):
@@ -38,9 +60,9 @@ def raw_close(ticker: str, day: date) -> float:
     return round(close, 4)
 
 
-def write_pages(root) -> None:
+def provide_actions(provider: ProviderApi) -> None:
     for ticker in CONFIGURED:
-        splits = [
+        provider.splits += [
             {
                 "id": f"{ticker}-{n}",
                 "ticker": ticker,
@@ -52,7 +74,7 @@ def write_pages(root) -> None:
             }
             for n, (when, split_from, split_to, kind, factor) in enumerate(SPLITS.get(ticker, []))
         ]
-        dividends = [
+        provider.dividends += [
             {
                 "id": f"{ticker}-d{n}",
                 "ticker": ticker,
@@ -64,25 +86,20 @@ def write_pages(root) -> None:
             }
             for n, (when, cash, kind) in enumerate(DIVIDENDS.get(ticker, []))
         ]
-        for name, results in {
-            f"stocks/v1/splits/{ticker}.json": splits,
-            f"stocks/v1/dividends/{ticker}.json": dividends,
-            f"v3/reference/tickers/{ticker}.json": {"ticker": ticker, "composite_figi": f"BBG-{ticker}"},
-            f"vX/reference/tickers/{ticker}/events.json": {"composite_figi": f"BBG-{ticker}", "events": []},
-        }.items():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_text(json.dumps({"status": "OK", "results": results}))
+        provider.overviews[ticker] = {"ticker": ticker, "composite_figi": f"BBG-{ticker}"}
+        provider.events[ticker] = {"composite_figi": f"BBG-{ticker}", "events": []}
 
 
 @pytest.fixture
-def adjusted_env(make_config, target_env, run_dbt, tmp_path):
-    mirror, pages = tmp_path / "mirror", tmp_path / "pages"
+def adjusted_env(make_config, target_env, run_dbt, tmp_path, httpserver):
+    mirror, provider = tmp_path / "mirror", ProviderApi(API_KEY, page_size=1)
     for day in SESSIONS:
         write_day_file(mirror, day, [bar_line(t, day, close=raw_close(t, day)) for t in CONFIGURED])
-    write_pages(pages)
-    cfg = make_config(**target_env, TBP_SOURCE=str(mirror), TBP_REFERENCE_SOURCE=str(pages))
+    provide_actions(provider)
+    cfg = make_config(**target_env, TBP_SOURCE=str(mirror), **provider.serve(httpserver))
     run_extract(cfg, WINDOW)
     assert run_reference(cfg).exit_code == 0
+    assert [query for path, query in provider.asked if path == "/stocks/v1/dividends" and "cursor" in query]
     build = run_dbt(["build"], target_env)
     return target_env, build
 
@@ -98,7 +115,7 @@ def adjusted(env, ticker: str) -> list[tuple]:
 
 def test_split_adjusted_closes_have_no_jump_at_any_split(adjusted_env):
     env, _build = adjusted_env
-    for ticker, after in (("AAPL", 25.0), ("NVDA", 10.0), ("XOM", 500.0), ("JNJ", 100 / 1.05)):
+    for ticker, after in (("AAPL", 25.0), ("NVDA", 2.5), ("XOM", 500.0), ("JNJ", 100 / 1.05)):
         rows = adjusted(env, ticker)
         assert len(rows) == len(SESSIONS)
         assert all(row[3] == pytest.approx(after) for row in rows), (ticker, rows)
@@ -107,13 +124,44 @@ def test_split_adjusted_closes_have_no_jump_at_any_split(adjusted_env):
         assert rows[-1][1] == 1.0 and factor_before != 1.0
 
 
-def test_cash_dividends_compound_into_the_total_return_factor_only(adjusted_env):
+def test_cash_dividends_go_into_the_total_return_factor_only(adjusted_env):
     env, _build = adjusted_env
     rows = adjusted(env, "SPY")
     before = [row for row in rows if row[0] < date(2024, 1, 11)]
     assert all(row[1] == 1.0 for row in rows)
-    assert all(row[2] == pytest.approx((1 - 1 / 100) * (1 - 2 / 100)) for row in before)
+    # a special dividend beside the regular one: the ex-date's factor is 1 - their sum / the close before it
+    assert all(row[2] == pytest.approx(1 - (1 + 2) / 100) for row in before)
     assert rows[-1][2] == 1.0 and rows[-1][4] == pytest.approx(97.0)
+    assert {round(row[4], 9) for row in rows} == {97.0}  # the price fell by exactly the dividends: no jump
+
+
+def hand_factors(ticker: str, day: date) -> tuple[float, float]:
+    """A bar's split factor and total-return factor, worked out the CRSP way from the events above: each split after
+    the bar scales by split_from / split_to; each ex-date after it by 1 - its cash (every dividend of that ex-date
+    together) / the close of the session before the ex-date."""
+    split = math.prod(f / t for when, f, t in distinct_splits(ticker) if date.fromisoformat(when) > day)
+    cash = defaultdict(float)
+    for when, amount, _kind in DIVIDENDS.get(ticker, []):
+        cash[date.fromisoformat(when)] += amount
+    prior_session = {ex: max(s for s in SESSIONS if s < ex) for ex in cash}
+    dividends = math.prod(1 - cash[ex] / raw_close(ticker, prior_session[ex]) for ex in cash if ex > day)
+    return split, split * dividends
+
+
+def test_the_factors_agree_with_a_computation_by_hand(adjusted_env):
+    env, _build = adjusted_env
+    for ticker in ("JPM", "NVDA", "SPY", "AAPL", "XOM", "JNJ", "GOOGL"):
+        rows = adjusted(env, ticker)
+        assert [row[0] for row in rows] == SESSIONS
+        assert [row[1] for row in rows] == pytest.approx([hand_factors(ticker, day)[0] for day in SESSIONS], rel=1e-9)
+        assert [row[2] for row in rows] == pytest.approx([hand_factors(ticker, day)[1] for day in SESSIONS], rel=1e-9)
+    jpm = adjusted(env, "JPM")
+    # JPM's first bar, on a calculator: 1/4 x (1 - 1.15 / 172.40) x (1 - 0.30 / 43.10)
+    assert jpm[0][2] == pytest.approx(0.2466038350, abs=1e-10)
+    # NVDA before both splits: 1/4 x 1/10, the provider's own cumulative factor
+    assert adjusted(env, "NVDA")[0][1] == pytest.approx(0.025, abs=1e-12)
+    # JPM's close fell by its dividend on the Monday ex-date (172.40 -> 171.25): the adjusted close does not move
+    assert jpm[3][4] == pytest.approx(jpm[4][4], abs=1e-9)
 
 
 def test_duplicates_collapse_conflicts_are_quarantined_and_disagreements_are_flagged(adjusted_env):
@@ -143,6 +191,8 @@ def test_duplicates_collapse_conflicts_are_quarantined_and_disagreements_are_fla
         ("AAPL", True, True),
         ("GOOGL", False, None),
         ("JNJ", True, None),
+        ("JPM", True, True),
+        ("NVDA", True, True),
         ("NVDA", True, True),
         ("XOM", True, False),
     ]
@@ -173,7 +223,7 @@ def test_a_split_the_raw_prices_do_not_show_is_flagged_and_listed_by_its_warn_te
 CHANGE_DAY = date(2024, 1, 8)
 
 
-def write_ticker_change(root, pages) -> None:
+def write_ticker_change(root) -> None:
     """FB becomes META on CHANGE_DAY; before that another company (an ETF) traded as META, at other prices."""
     for day in SESSIONS:
         lines = [bar_line(t, day) for t in CONFIGURED if t != "META"]
@@ -182,30 +232,45 @@ def write_ticker_change(root, pages) -> None:
         else:
             lines += [bar_line("META", day, close=310.0)]
         write_day_file(root, day, lines)
-    if pages is not None:
-        events = {
-            "name": "Meta Platforms",
-            "composite_figi": "BBG000MM2P62",
-            "events": [
-                {"type": "ticker_change", "date": "2012-05-18", "ticker_change": {"ticker": "FB"}},
-                {"type": "ticker_change", "date": str(CHANGE_DAY), "ticker_change": {"ticker": "META"}},
-            ],
-        }
-        for name, results in {
-            "vX/reference/tickers/META/events.json": events,
-            "v3/reference/tickers/META.json": {"ticker": "META", "composite_figi": "BBG000MM2P62"},
-        }.items():
-            (pages / name).parent.mkdir(parents=True, exist_ok=True)
-            (pages / name).write_text(json.dumps({"status": "OK", "results": results}))
 
 
-def test_an_instrument_keeps_its_history_across_a_ticker_change(make_config, target_env, run_dbt, tmp_path):
-    mirror, pages = tmp_path / "mirror", tmp_path / "pages"
-    write_ticker_change(mirror, pages)
-    cfg = make_config(**target_env, TBP_SOURCE=str(mirror), TBP_REFERENCE_SOURCE=str(pages))
+def test_an_instrument_keeps_its_history_across_a_ticker_change(make_config, target_env, run_dbt, tmp_path, httpserver):
+    mirror, provider = tmp_path / "mirror", ProviderApi(API_KEY)
+    write_ticker_change(mirror)
+    provider.events["META"] = {
+        "name": "Meta Platforms",
+        "composite_figi": "BBG000MM2P62",
+        "events": [
+            {"type": "ticker_change", "date": "2012-05-18", "ticker_change": {"ticker": "FB"}},
+            {"type": "ticker_change", "date": str(CHANGE_DAY), "ticker_change": {"ticker": "META"}},
+        ],
+    }
+    provider.overviews["META"] = {"ticker": "META", "composite_figi": "BBG000MM2P62"}
+    # Under FB, a dividend of the instrument's, then one of the fund that took the ticker over; under META before
+    # the change, one of the ETF's: only the first is the instrument's (the events name FB, the config does not).
+    provider.dividends = [
+        {
+            "id": "fb",
+            "ticker": "FB",
+            "ex_dividend_date": "2024-01-04",
+            "cash_amount": 3.0,
+            "distribution_type": "special",
+        },
+        {"id": "fb-fund", "ticker": "FB", "ex_dividend_date": "2024-01-10", "cash_amount": 1.0},
+        {"id": "etf", "ticker": "META", "ex_dividend_date": "2024-01-03", "cash_amount": 0.5},
+    ]
+    cfg = make_config(**target_env, TBP_SOURCE=str(mirror), **provider.serve(httpserver))
     run_extract(cfg, WINDOW)
-    run_reference(cfg)
+    assert run_reference(cfg).exit_code == 0
+    # FB's overview and events would describe whoever holds the ticker now
+    assert {path for path, _query in provider.asked if "FB" in path} == set()
     run_dbt(["build"], target_env)
+    factors = warehouse_rows(
+        target_env,
+        "select trade_date, total_return_factor from analytics.fct_daily_bars_adjusted where ticker = 'META' "
+        "order by trade_date",
+    )
+    assert factors == [(day, pytest.approx(1 - 3 / 300 if day < date(2024, 1, 4) else 1.0)) for day in SESSIONS]
     rows = warehouse_rows(
         target_env,
         "select trade_date, traded_ticker, close, instrument_id from analytics.fct_daily_bars "
@@ -229,7 +294,7 @@ def test_an_instrument_keeps_its_history_across_a_ticker_change(make_config, tar
 
 def test_previous_tickers_in_instruments_yml_work_without_the_api(make_config, config_dir, base_env, run_dbt, tmp_path):
     mirror = tmp_path / "mirror"
-    write_ticker_change(mirror, None)
+    write_ticker_change(mirror)
     for path in mirror.rglob("*.csv.gz"):  # no ETF under META before the change in this mirror
         day = date.fromisoformat(path.name[:10])
         if day < CHANGE_DAY:
@@ -279,12 +344,12 @@ def test_the_demo_data_adjusts_nvda_without_a_jump_at_its_split(make_config, tar
 
 
 def test_name_type_exchange_and_sector_default_from_the_ticker_overview(
-    make_config, config_dir, base_env, run_dbt, tmp_path
+    make_config, config_dir, base_env, run_dbt, tmp_path, httpserver
 ):
-    mirror, pages = tmp_path / "mirror", tmp_path / "pages"
+    mirror, provider = tmp_path / "mirror", ProviderApi(API_KEY)
     for day in SESSIONS[:3]:
         write_day_file(mirror, day, [bar_line("NVDA", day), bar_line("SPY", day)])
-    overviews = {
+    provider.overviews = {
         "NVDA": {
             "ticker": "NVDA",
             "name": "NVIDIA Corp",
@@ -295,13 +360,10 @@ def test_name_type_exchange_and_sector_default_from_the_ticker_overview(
         },
         "SPY": {"ticker": "SPY", "name": "SPDR S&P 500", "type": "ETF", "primary_exchange": "ARCX"},
     }
-    for ticker, overview in overviews.items():
-        (pages / "v3/reference/tickers").mkdir(parents=True, exist_ok=True)
-        (pages / f"v3/reference/tickers/{ticker}.json").write_text(json.dumps({"status": "OK", "results": overview}))
     (config_dir / "instruments.yml").write_text(
         "instruments:\n  - {ticker: NVDA}\n  - {ticker: SPY, name: My SPY, sector: Broad Market}\n"
     )
-    cfg = make_config(**base_env, TBP_SOURCE=str(mirror), TBP_REFERENCE_SOURCE=str(pages))
+    cfg = make_config(**base_env, TBP_SOURCE=str(mirror), **provider.serve(httpserver))
     run_extract(cfg, RunOptions(start=SESSIONS[0], end=SESSIONS[2]))
     run_reference(cfg)
     run_dbt(["build"], base_env)

@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug import Response
@@ -12,6 +13,7 @@ from extract.errors import NotAuthorizedError, SourceError
 from extract.reference import run_reference
 from extract.rest import RestApi
 from tests.conftest import warehouse_rows
+from tests.provider_api import ProviderApi
 
 API_KEY = "test-api-key-never-logged"
 
@@ -61,7 +63,7 @@ def api_config(make_config, config_dir, httpserver):
 def serve_everything_empty(httpserver) -> None:
     for path in ("/stocks/v1/splits", "/stocks/v1/dividends"):
         httpserver.expect_request(path).respond_with_json(page([]))
-    for ticker in ("NVDA", "META", "FB"):
+    for ticker in ("NVDA", "META"):
         httpserver.expect_request(f"/v3/reference/tickers/{ticker}").respond_with_json(page({"ticker": ticker}))
         httpserver.expect_request(f"/vX/reference/tickers/{ticker}/events").respond_with_json(page({"events": []}))
 
@@ -87,7 +89,7 @@ def test_pages_are_followed_with_the_key_in_a_header_and_landed_with_lineage(api
     serve_everything_empty(httpserver)
     caplog.set_level(logging.DEBUG)
     summary = run_reference(api_config)
-    assert summary.exit_code == 0 and summary.fetches == 12
+    assert summary.exit_code == 0 and summary.fetches == 10  # FB, META's earlier ticker: splits and dividends
     assert seen_auth == [f"Bearer {API_KEY}"] * 2
     [(pages, records, request)] = warehouse_rows(
         {"DUCKDB_PATH": str(api_config.database.duckdb_path)},
@@ -153,7 +155,7 @@ def test_403_is_one_error_naming_the_endpoint_and_never_the_key(api_config, http
 def test_malformed_json_fails_that_fetch_naming_the_url_without_secrets(api_config, httpserver):
     httpserver.expect_request("/stocks/v1/dividends").respond_with_data("{not json", content_type="application/json")
     httpserver.expect_request("/stocks/v1/splits").respond_with_json(page([]))
-    for ticker in ("NVDA", "META", "FB"):
+    for ticker in ("NVDA", "META"):
         httpserver.expect_request(f"/v3/reference/tickers/{ticker}").respond_with_json(page({"ticker": ticker}))
         httpserver.expect_request(f"/vX/reference/tickers/{ticker}/events").respond_with_json(page({"events": []}))
     summary = run_reference(api_config)
@@ -177,7 +179,7 @@ def test_a_later_run_fetches_a_window_for_tickers_it_has_whole(api_config, https
 
     httpserver.expect_request("/stocks/v1/splits").respond_with_handler(record)
     httpserver.expect_request("/stocks/v1/dividends").respond_with_handler(record)
-    for ticker in ("NVDA", "META", "FB"):
+    for ticker in ("NVDA", "META"):
         httpserver.expect_request(f"/v3/reference/tickers/{ticker}").respond_with_json(page({"ticker": ticker}))
         httpserver.expect_request(f"/vX/reference/tickers/{ticker}/events").respond_with_json(page({"events": []}))
     run_reference(api_config)
@@ -194,3 +196,60 @@ def test_a_connection_that_never_answers_fails_after_its_attempts():
     api = RestApi("http://127.0.0.1:9", Secret("k"), max_attempts=2, timeout_seconds=1)
     with pytest.raises(SourceError, match=r"http://127.0.0.1:9/stocks/v1/splits\?ticker=X: ConnectError after 2"):
         list(api.pages("/stocks/v1/splits", {"ticker": "X"}))
+
+
+def provider_config(make_config, config_dir, httpserver, provider, tickers):
+    """The configuration of these instruments, reading the reference data from provider's loopback server."""
+    lines = [
+        f"  - {{ticker: {ticker}, name: {ticker}, type: stock, exchange: XNAS, sector: Tech}}" for ticker in tickers
+    ]
+    (config_dir / "instruments.yml").write_text("instruments:\n" + "\n".join(lines) + "\n")
+    return make_config(**provider.serve(httpserver))
+
+
+def at(year: int, month: int, day: int):
+    """A clock that says it is this day."""
+    return lambda: datetime(year, month, day, 12, tzinfo=UTC)
+
+
+def landed_dates(cfg, dataset: str, ticker: str) -> set[str]:
+    rows = warehouse_rows(
+        {"DUCKDB_PATH": str(cfg.database.duckdb_path)},
+        "select r.record from landing.reference_records r join landing.reference_fetches f using (fetch_id) "
+        f"where f.dataset = '{dataset}' and f.ticker = '{ticker}'",
+    )
+    day = "execution_date" if dataset == "splits" else "ex_dividend_date"
+    return {json.loads(record)[day] for (record,) in rows}
+
+
+def test_a_ticker_added_to_the_configuration_later_gets_its_whole_history(make_config, config_dir, httpserver):
+    provider = ProviderApi(API_KEY)
+    provider.splits = [
+        split("NVDA", "2024-06-10", 1, 10, "forward_split", "n1"),
+        split("AAPL", "2020-08-31", 1, 4, "forward_split", "a1"),
+    ]
+    provider.dividends = [dividend("AAPL", day, 0.25, record_id=f"a-{day}") for day in ("2019-11-07", "2024-11-08")]
+    run_reference(provider_config(make_config, config_dir, httpserver, provider, ["NVDA"]), clock=at(2024, 7, 1))
+    provider.asked.clear()
+    cfg = provider_config(make_config, config_dir, httpserver, provider, ["NVDA", "AAPL"])
+    assert run_reference(cfg, clock=at(2024, 12, 2)).exit_code == 0
+    for path in ("/stocks/v1/splits", "/stocks/v1/dividends"):
+        assert [set(q) for q in provider.asked_for(path, "AAPL")] == [{"ticker", "limit"}]  # no window
+        [nvda] = provider.asked_for(path, "NVDA")
+        assert set(nvda) - {"ticker", "limit"}  # a window: NVDA's whole history was fetched in July
+    assert landed_dates(cfg, "splits", "AAPL") == {"2020-08-31"}
+    assert landed_dates(cfg, "dividends", "AAPL") == {"2019-11-07", "2024-11-08"}
+    asked_events = [path for path, _query in provider.asked if path.endswith("/events")]
+    assert asked_events == ["/vX/reference/tickers/NVDA/events", "/vX/reference/tickers/AAPL/events"]
+
+
+def test_a_ticker_configured_again_gets_what_happened_while_it_was_out(make_config, config_dir, httpserver):
+    # AAPL is fetched whole in January, then left out of the configuration; its split of March is announced and
+    # executed meanwhile. Configured again in December, more than lookback_days (90) after the split.
+    provider = ProviderApi(API_KEY)
+    run_reference(provider_config(make_config, config_dir, httpserver, provider, ["AAPL"]), clock=at(2024, 1, 2))
+    run_reference(provider_config(make_config, config_dir, httpserver, provider, ["NVDA"]), clock=at(2024, 2, 1))
+    provider.splits = [split("AAPL", "2024-03-04", 1, 4, "forward_split", "a1")]
+    cfg = provider_config(make_config, config_dir, httpserver, provider, ["AAPL"])
+    assert run_reference(cfg, clock=at(2024, 12, 2)).exit_code == 0
+    assert landed_dates(cfg, "splits", "AAPL") == {"2024-03-04"}

@@ -197,3 +197,13 @@ def test_make_takes_dotenv_for_every_target_and_the_shell_still_wins(tmp_path):
 def test_make_reads_no_dotenv_when_tbp_dotenv_is_empty(tmp_path):
     (tmp_path / ".env").write_text("TBP_TARGET=postgres\n")
     assert "TBP_TARGET" not in make_variables(tmp_path, TBP_DOTENV="")
+
+
+@pytest.mark.parametrize("base_url", ["api.massive.com", "htps://api.massive.com", "https://"])
+def test_an_api_base_url_that_is_not_an_http_url_is_refused_at_once(config_dir, base_env, base_url):
+    # httpx would refuse every request, and each would be retried with backoff: minutes of silence
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir, {**base_env, "POLYGON_API_BASE_URL": base_url})
+    assert str(error.value) == (
+        f"api.yml: key 'base_url' must be an http(s) URL such as https://api.massive.com, not '{base_url}'"
+    )

@@ -1,7 +1,7 @@
 {#-
     Every bar of fct_daily_bars with its split factor and total-return factor, compounded from the events after the
     bar's date (as of the latest events known): split-adjusted OHLC and volume, and a dividend-adjusted close.
-    A cash dividend's factor is 1 - amount / the raw close of the last bar before its ex-date.
+    An ex-date's factor is 1 - its cash dividends together / the raw close of the last bar before it.
 -#}
 with
 
@@ -38,19 +38,32 @@ actions as (
 
 ),
 
+-- the cash of each ex-date: a special dividend beside the regular one comes off the price together with it
+dividend_cash as (
+
+    select
+        ticker,
+        event_date,
+        sum(cash_amount) as cash_amount
+    from actions
+    where action_type = 'cash_dividend'
+    group by ticker, event_date
+
+),
+
 dividend_factors as (
 
     select
-        actions.ticker,
-        actions.event_date,
-        1 - actions.cash_amount / bars.close as dividend_factor
-    from actions
+        dividend_cash.ticker,
+        dividend_cash.event_date,
+        1 - dividend_cash.cash_amount / bars.close as dividend_factor
+    from dividend_cash
     inner join bars
         on
-            actions.ticker = bars.ticker
-            and actions.event_date > bars.trade_date
-            and (actions.event_date <= bars.next_trade_date or bars.next_trade_date is null)
-    where actions.action_type = 'cash_dividend' and actions.cash_amount < bars.close
+            dividend_cash.ticker = bars.ticker
+            and dividend_cash.event_date > bars.trade_date
+            and (dividend_cash.event_date <= bars.next_trade_date or bars.next_trade_date is null)
+    where dividend_cash.cash_amount < bars.close
 
 ),
 
