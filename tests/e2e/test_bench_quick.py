@@ -20,6 +20,7 @@ def test_bench_quick_measures_every_step_and_checks_every_goal(pg_server, tmp_pa
     report = main(["--quick", "--data-dir", str(tmp_path / "data"), "--pg-dsn", dsn, "--out", str(out)])
     steps = [row.step for row in report.measured]
     assert sum(step.startswith("limit:") for step in steps) == 4
+    assert sum(step.startswith("the extractor's gzip check") for step in steps) == 1
     assert steps.count("full-market backfill, S3 -> landing") == 2
     assert steps.count("full-market backfill, local mirror -> landing") == 2
     assert sum("end to end" in step for step in steps) == 4
