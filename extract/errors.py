@@ -45,6 +45,10 @@ class WarehouseError(ResourceError):
     """The warehouse could not be reached or written."""
 
 
+class DamagedWarehouseError(WarehouseError):
+    """The warehouse file cannot be read back (truncated, overwritten): nothing more can land into it."""
+
+
 class CacheError(ResourceError):
     """The download cache cannot be written (disk full, read-only, not a folder)."""
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 from extract.config import Config
-from extract.errors import WarehouseError
+from extract.errors import DamagedWarehouseError, WarehouseError
 from extract.run import open_warehouse
 from extract.timescale import job_stats
 
@@ -75,6 +75,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
             gaps = warehouse.execute(
                 f"select session_date, reason, source_key from {analytics}.fct_missing_sessions order by 1"
             )
+        except DamagedWarehouseError as exc:
+            status.fail(3, str(exc))
         except WarehouseError:
             status.fail(3, f"dbt models not built yet in schema {analytics}: run `make build`")
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from extract.errors import LockTimeoutError, MemoryCapError, WarehouseError
+from extract.errors import DamagedWarehouseError, LockTimeoutError, MemoryCapError, WarehouseError
 from extract.land.common import (
     LANDING_COLUMNS_SQL,
     MANIFEST_COLUMNS,
@@ -37,6 +37,7 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
 
 
+WAY_OUT = "move it away and run the extract again (downloads stay cached), then dbt build --full-refresh"
 DISK_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
 
 
@@ -98,10 +99,8 @@ class DuckDBWarehouse(Warehouse):
                     f"{self.path} is held by another process (a notebook, the DuckDB CLI, dbt?); DuckDB allows one "
                     "writer and no reader beside it: close it and run again"
                 ) from None
-            raise WarehouseError(
-                f"cannot open {self.path}: {_first_line(exc)}; if the file is damaged, move it away and run the "
-                "extract again (downloads stay cached), then dbt build --full-refresh"
-            ) from None
+            damaged = f"if the file is damaged, {WAY_OUT}"
+            raise WarehouseError(f"cannot open {self.path}: {_first_line(exc)}; {damaged}") from None
 
     def _acquire_lock(self) -> None:
         self._lock = FileLock(f"{self.path}.lock")
@@ -115,29 +114,31 @@ class DuckDBWarehouse(Warehouse):
             ) from None
 
     def close(self) -> None:
-        self._close_lanes()
-        if self._conn is not None:
-            self._conn.close()
+        try:
+            self._close_lanes()
+            if self._conn is not None:
+                self._conn.close()  # checkpoints: reads the file back
+        except duckdb.Error as exc:
+            raise self._error(exc) from None
+        finally:
             self._conn = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
-            self.conn.execute(statement)
-        check_landing_columns(
-            self.conn.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]).fetchall(), self.schema
-        )
+            self.execute(statement)
+        check_landing_columns(self.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]), self.schema)
 
     def manifest(self) -> list[ManifestEntry]:
-        exists = self.conn.execute(
+        exists = self.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [self.schema, "load_manifest"],
-        ).fetchall()[0][0]
+        )[0][0]
         if not exists:
             return []
-        return [manifest_entry(*row) for row in self.conn.execute(MANIFEST_SQL.format(schema=self.schema)).fetchall()]
+        return [manifest_entry(*row) for row in self.execute(MANIFEST_SQL.format(schema=self.schema))]
 
     def last_load_id(self) -> int:
         return self.conn.execute(f"select coalesce(max(load_id), 0) from {self.schema}.load_manifest").fetchall()[0][0]
@@ -229,7 +230,7 @@ class DuckDBWarehouse(Warehouse):
             self.conn.execute("commit")
         except duckdb.Error as exc:
             _rollback(self.conn)
-            raise WarehouseError(f"{self.path}: {_first_line(exc)}") from None
+            raise self._error(exc) from None
 
     def export_parquet(self, sql: str, path: Path) -> int:
         return self.execute(f"copy ({sql}) to '{path}' ({PARQUET_OPTIONS})")[0][0]
@@ -238,4 +239,10 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self.conn.execute(sql, params or []).fetchall()
         except duckdb.Error as exc:
-            raise WarehouseError(f"{self.path}: {_first_line(exc)}") from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: duckdb.Error) -> WarehouseError:
+        """A file DuckDB opened but cannot read back (cut short, overwritten) is damaged: say how to start over."""
+        if isinstance(exc, duckdb.IOException) and str(self.path) in str(exc) and "read" in str(exc).lower():
+            return DamagedWarehouseError(f"{self.path} is damaged ({_first_line(exc)}): {WAY_OUT}")
+        return WarehouseError(f"{self.path}: {_first_line(exc)}")

@@ -57,6 +57,17 @@ def test_a_damaged_duckdb_file_is_exit_3_with_the_way_out(invoke, small_mirror, 
         assert f"cannot open {damaged}" in one_line_error(result) and "move it away" in result.output
 
 
+def test_a_duckdb_file_cut_short_is_exit_3_with_the_way_out(invoke, small_mirror, tmp_path):
+    path = tmp_path / "cut.duckdb"
+    assert invoke("run", *WINDOW, TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path)).exit_code == 0
+    with path.open("r+b") as cut:
+        cut.truncate(path.stat().st_size // 2)
+    for args in (("run", *WINDOW), ("run", "--dry-run", *WINDOW)):
+        result = invoke(*args, TBP_SOURCE=str(small_mirror), DUCKDB_PATH=str(path))
+        assert result.exit_code == 3
+        assert f"{path} is damaged" in one_line_error(result) and "move it away" in result.output
+
+
 def test_a_duckdb_file_held_by_another_process_is_exit_3_naming_it(invoke, small_mirror, tmp_path):
     path = tmp_path / "held.duckdb"
     with held_by_another_process(path):
