@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,9 +22,8 @@ from pathlib import Path
 from extract.config import Config
 from extract.datasets import DEFAULT_DATASET, registry
 from extract.environments import dbt_environment
-from extract.errors import ConfigError, PipelineError
-
-log = logging.getLogger("extract")
+from extract.errors import BuildError, ConfigError
+from extract.land.common import DATASET_COLUMNS
 
 # A marker's kind -> the dbt nodes that read what it sums up.
 DATA_SELECTORS = {
@@ -42,15 +40,9 @@ SESSION_BLIND_MODELS = {"minute_aggs": "stg_polygon__minute_aggs+"}
 # The reference tables as the models read them (instruments.updated_at says when the list last changed).
 REFERENCE_COLUMNS = {
     "instruments": "ticker, name, type, exchange, sector, active, previous_tickers",
-    "datasets": "dataset, landing_table, calendar, timezone, ticker_prefix, columns",
+    "datasets": DATASET_COLUMNS,
     "sessions": "session_date, early_close, file_due",
 }
-
-
-class BuildError(PipelineError):
-    """dbt ran and failed (a model or a test): landing is kept and the next run builds again."""
-
-    exit_code = 5
 
 
 @dataclass(frozen=True)
@@ -158,7 +150,10 @@ def _untouched_models(changed: tuple[str, ...], kinds: set[str]) -> tuple[str, .
     if not kinds <= {"loads", "sessions"}:
         return ()
     datasets = registry()
-    touched = {datasets[key.split(":", 1)[1]].landing_table for key in changed if key.startswith("loads:")}
+    loaded = [datasets.get(key.split(":", 1)[1]) for key in changed if key.startswith("loads:")]
+    if None in loaded:  # a dataset this version does not know: leave nothing out
+        return ()
+    touched = {dataset.landing_table for dataset in loaded}
     return tuple(models for table, models in SESSION_BLIND_MODELS.items() if table not in touched)
 
 

@@ -59,6 +59,12 @@ class LockTimeoutError(WarehouseError):
     exit_code = 4
 
 
+class BuildError(PipelineError):
+    """dbt ran and failed (a model or a test): landing is kept and the next run builds again."""
+
+    exit_code = 5
+
+
 class Interrupted(PipelineError):
     """SIGINT or SIGTERM stopped the run: no new file was started, files in flight finished or rolled back."""
 

@@ -59,3 +59,8 @@ def test_code_settings_other_builds_and_missing_marts_build_everything_with_unit
         assert plan.arguments == ["build"] and plan.line() == f"build: the whole project ({key} changed)"
     assert plan_build(None, BUILT).line() == "build: the whole project (first build)"
     assert plan_build(BUILT, {**BUILT, "loads:global_crypto/day_aggs_v1": "1:48"}).select == ("source:polygon+",)
+
+
+def test_loads_of_a_dataset_this_version_does_not_know_leave_no_model_out():
+    plan = plan_build(BUILT, {**BUILT, "loads:someone/else_v1": "1:48"})
+    assert plan.select == ("source:polygon+",) and plan.exclude == ()
