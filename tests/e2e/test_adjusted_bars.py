@@ -34,9 +34,10 @@ NOT_IN_PRICES = {"MSFT", "GOOGL"}
 DIVIDENDS = {
     "SPY": [("2024-01-11", 1.0, "recurring"), ("2024-01-11", 2.0, "special")],
     "JPM": [("2024-01-08", 1.15, "recurring"), ("2024-01-11", 0.30, "recurring")],
+    "AMZN": [("2024-01-10", 250.0, "special")],  # more than the close: no fraction of the price
 }
 # Closes given as they traded: each dividend taken off the price, the split showing on its day.
-CLOSES = {"JPM": [170.00, 171.50, 169.80, 172.40, 171.25, 42.90, 43.10, 42.85, 43.00]}
+CLOSES = {"JPM": [170.00, 171.50, 169.80, 172.40, 171.25, 42.90, 43.10, 42.85, 43.00], "AMZN": [100.0] * 9}
 
 
 def distinct_splits(ticker: str) -> list[tuple[str, float, float]]:
@@ -218,6 +219,23 @@ def test_a_split_the_raw_prices_do_not_show_is_flagged_and_listed_by_its_warn_te
         "analytics_dbt_test__audit.not_false_fct_split_checks_is_visible_in_prices",
     )
     assert listed == [("GOOGL", date(2024, 1, 9), 0.05)]
+
+
+def test_a_dividend_that_is_no_fraction_of_the_close_is_flagged_and_left_out(adjusted_env):
+    env, build = adjusted_env
+    checks = warehouse_rows(
+        env,
+        "select ticker, event_date, cash_amount, close_before, is_below_close_before, dividend_factor "
+        "from analytics.fct_dividend_checks where ticker = 'AMZN'",
+    )
+    assert checks == [("AMZN", date(2024, 1, 10), 250.0, 100.0, False, None)]
+    assert "WARN 1 not_false_fct_dividend_checks_is_below_close_before" in build.stdout
+    listed = warehouse_rows(
+        env,
+        "select ticker, event_date from analytics_dbt_test__audit.not_false_fct_dividend_checks_is_below_close_before",
+    )
+    assert listed == [("AMZN", date(2024, 1, 10))]
+    assert all(row[2] == 1.0 for row in adjusted(env, "AMZN"))
 
 
 CHANGE_DAY = date(2024, 1, 8)
