@@ -23,7 +23,7 @@ from extract.config import Config
 from extract.datasets import DEFAULT_DATASET, registry
 from extract.environments import dbt_environment
 from extract.errors import BuildError, ConfigError
-from extract.land.common import DATASET_COLUMNS
+from extract.land.common import DATASET_COLUMNS, SESSION_COLUMNS
 
 # A marker's kind -> the dbt nodes that read what it sums up.
 DATA_SELECTORS = {
@@ -41,7 +41,7 @@ SESSION_BLIND_MODELS = {"minute_aggs": "stg_polygon__minute_aggs+"}
 REFERENCE_COLUMNS = {
     "instruments": "ticker, name, type, exchange, sector, active, previous_tickers",
     "datasets": DATASET_COLUMNS,
-    "sessions": "session_date, early_close, file_due",
+    "sessions": SESSION_COLUMNS,
 }
 
 

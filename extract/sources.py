@@ -257,41 +257,33 @@ class S3Bucket:
         self.downloaded = 0
         self._count_lock = threading.Lock()
 
-    def _list_keys(self, prefix: str) -> Iterator[dict]:
+    def _pages(self, prefix: str, **options) -> Iterator[dict]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                yield from page.get("Contents", [])
+            yield from paginator.paginate(Bucket=self.bucket, Prefix=prefix, **options)
         except (ClientError, BotoCoreError) as exc:
             raise SourceError(f"cannot list s3://{self.bucket}/{prefix}: {_describe(exc)}") from None
 
     def list_files(self, start: date, end: date, dataset: Dataset | None = None) -> Listing:
         dataset = _dataset_or_default(dataset)
         prefix = f"{self.root}/{dataset.name}" if self.root else dataset.name
-        loose, folders = self._list_top(f"{prefix}/")
-        listed = itertools.chain(
-            ((item["Key"], item["ETag"].strip('"'), int(item["Size"])) for item in loose),
+        top = list(self._pages(f"{prefix}/", Delimiter="/"))  # keys right under the prefix, and its folders
+        items = itertools.chain(
+            (item for page in top for item in page.get("Contents", [])),
             (
-                (item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+                item
                 for year in range(start.year, end.year + 1)
-                for item in self._list_keys(f"{prefix}/{year}/")
+                for page in self._pages(f"{prefix}/{year}/")
+                for item in page.get("Contents", [])
             ),
         )
+        listed = ((item["Key"], item["ETag"].strip('"'), int(item["Size"])) for item in items)
         listing = sort_listing(listed, prefix, start, end, dataset.name)
+        folders = (
+            entry["Prefix"][len(prefix) + 1 :].rstrip("/") for page in top for entry in page.get("CommonPrefixes", [])
+        )
         listing.refused += stray_folders(folders, prefix)
         return listing
-
-    def _list_top(self, prefix: str) -> tuple[list[dict], list[str]]:
-        """The keys right under prefix, and the names of the folders there."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        keys, folders = [], []
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
-                keys += page.get("Contents", [])
-                folders += [entry["Prefix"][len(prefix) :].rstrip("/") for entry in page.get("CommonPrefixes", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise SourceError(f"cannot list s3://{self.bucket}/{prefix}: {_describe(exc)}") from None
-        return keys, folders
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
         target = cache_path(cache_dir, remote)

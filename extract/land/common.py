@@ -233,6 +233,7 @@ def insert_columns(dataset: Dataset) -> str:
 
 INSTRUMENT_COLUMNS = "ticker, name, type, exchange, sector, active, updated_at, previous_tickers"
 DATASET_COLUMNS = "dataset, landing_table, calendar, timezone, ticker_prefix, columns"
+SESSION_COLUMNS = "session_date, early_close, file_due"
 
 
 def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
@@ -302,7 +303,7 @@ class Warehouse:
         with no file at all is a gap, not a day off); file_due up to due_through, the last day whose file this run
         expects (its end, or the last file due by now if earlier)."""
         rows = [[day, day in early_closes, day <= due_through] for day in sessions]
-        self._replace_whole("sessions", "session_date, early_close, file_due", rows)
+        self._replace_whole("sessions", SESSION_COLUMNS, rows)
 
     def _replace_whole(self, table: str, columns: str, rows: list[list], ignored: frozenset[int] = frozenset()) -> None:
         """Replace the table's rows, unless it holds these already (the ignored column positions aside): an
