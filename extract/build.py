@@ -1,7 +1,7 @@
 """The everyday run's build: dbt over only what changed since the last good build, in this process.
 
 What a build reads is summed up as markers: per dataset the count and newest id of its loads, the reference
-fetches, the instruments, datasets and sessions as the extractor wrote them, the dbt project's files and settings,
+fetches, the instruments, datasets and calendar days as the extractor wrote them, the dbt project's files and settings,
 and the newest dbt invocation. Equal markers: nothing to build. Changed data alone: the models and data tests
 downstream of the sources that changed. Anything else (code, settings, a build by other hands, missing marts): the
 whole project, unit tests included. The markers are stored only after dbt succeeds, so a failed build is redone.
@@ -23,7 +23,7 @@ from extract.config import Config
 from extract.datasets import DEFAULT_DATASET, registry
 from extract.environments import dbt_environment
 from extract.errors import BuildError, ConfigError
-from extract.land.common import DATASET_COLUMNS, SESSION_COLUMNS
+from extract.land.common import CALENDAR_DAY_COLUMNS, DATASET_COLUMNS
 
 # A marker's kind -> the dbt nodes that read what it sums up.
 DATA_SELECTORS = {
@@ -31,17 +31,17 @@ DATA_SELECTORS = {
     "reference_fetches": "source:massive+",
     "instruments": "source:reference.instruments+",
     "datasets": "source:reference.datasets+",
-    "sessions": "source:reference.sessions+",
+    "calendar_days": "source:reference.calendar_days+",
 }
-# Landing tables whose models take new file versions only and read no more of the sessions than the calendar (not
-# which files are due): when none of their datasets' loads changed and only loads and sessions did, they have
-# nothing to build. The day models count the sessions whose file is due (coverage), so they are not among them.
+# Landing tables whose models take new file versions only and read no more of the calendar days than the calendar
+# (not which files are due): when none of their datasets' loads changed and only loads and calendar days did, they
+# have nothing to build. The day models count the days whose file is due (coverage), so they are not among them.
 SESSION_BLIND_MODELS = {"minute_aggs": "stg_polygon__minute_aggs+"}
 # The reference tables as the models read them (instruments.updated_at says when the list last changed).
 REFERENCE_COLUMNS = {
     "instruments": "ticker, name, type, exchange, sector, active, previous_tickers",
     "datasets": DATASET_COLUMNS,
-    "sessions": SESSION_COLUMNS,
+    "calendar_days": CALENDAR_DAY_COLUMNS,
 }
 
 
@@ -147,7 +147,7 @@ def plan_build(built: dict[str, str] | None, now: dict[str, str]) -> BuildPlan:
 
 
 def _untouched_models(changed: tuple[str, ...], kinds: set[str]) -> tuple[str, ...]:
-    if not kinds <= {"loads", "sessions"}:
+    if not kinds <= {"loads", "calendar_days"}:
         return ()
     datasets = registry()
     loaded = [datasets.get(key.split(":", 1)[1]) for key in changed if key.startswith("loads:")]

@@ -123,6 +123,15 @@ def sessions(start: date, end: date) -> list[date]:
     return list(found[bisect.bisect_left(found, start) : bisect.bisect_right(found, end)])
 
 
+def trading_days(calendar: str, start: date, end: date) -> list[date]:
+    """The days a dataset on this calendar has a file for: NYSE sessions (XNYS), every day (crypto), or every day
+    but Saturday (forex, whose week opens on Sunday evening)."""
+    if calendar == "XNYS":
+        return sessions(start, end)
+    every = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    return every if calendar == "every_day" else [day for day in every if day.weekday() != 5]
+
+
 def early_closes(start: date, end: date) -> set[date]:
     """Sessions that close early (13:00 New York), such as the day after Thanksgiving."""
     return {day for day in _xnys().early_closes if start <= day <= end}

@@ -8,7 +8,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from extract.calendar import session_bounds, sessions
+from extract.calendar import session_bounds, trading_days
 from extract.datasets import registry
 from extract.sources import day_file_key
 
@@ -109,13 +109,6 @@ def write_minute_files(out_dir: Path, day_bars: dict[date, dict[str, DayBar]], s
     return len(day_bars)
 
 
-def _days(calendar: str, start: date, end: date) -> list[date]:
-    if calendar == "XNYS":
-        return sessions(start, end)
-    every = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    return every if calendar == "every_day" else [d for d in every if d.weekday() != 5]
-
-
 def _midnight_ns(day: date, zone: str) -> int:
     from zoneinfo import ZoneInfo
 
@@ -142,7 +135,7 @@ def write_asset_day_files(out_dir: Path, start: date, end: date, seed: int) -> i
     ):
         dataset = registry()[name]
         levels = dict(prices)
-        for day in _days(dataset.calendar, start, end):
+        for day in trading_days(dataset.calendar, start, end):
             lines = [",".join(dataset.columns)]
             stamp = _midnight_ns(day, dataset.timezone)
             for ticker in sorted(levels):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from extract.calendar import NEW_YORK, early_closes, files_due_through, sessions
+from extract.calendar import NEW_YORK, early_closes, files_due_through, trading_days
 from extract.config import Config, validate_ticker
 from extract.datasets import Dataset
 from extract.errors import (
@@ -171,7 +171,12 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
                 warehouse.write_datasets(cfg.pipeline.datasets)
                 first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
                 due_through = min(end, files_due_through(datetime.now(UTC)))
-                warehouse.write_sessions(sessions(first, last), early_closes(first, last), due_through)
+                calendars = {"XNYS", *(d.calendar for d in cfg.pipeline.datasets)}
+                warehouse.write_calendar_days(
+                    {calendar: trading_days(calendar, first, last) for calendar in calendars},
+                    early_closes(first, last),
+                    due_through,
+                )
             plan = _plan(listings, warehouse.manifest(), scopes, (start, end))
             summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
             summary.warnings = (

@@ -27,8 +27,9 @@ class WarehouseStatus:
     last_run: dict | None = None
     quarantined_rows: int = 0
     quarantined_files: int = 0
-    missing_sessions: list[date] = field(default_factory=list)  # exchange sessions without a day file
-    off_session_files: list[str] = field(default_factory=list)  # day files dated on no session
+    # per dataset, the days of its calendar without a file
+    missing_sessions: dict[str, list[date]] = field(default_factory=dict)
+    off_session_files: list[str] = field(default_factory=list)  # files dated on a day their calendar does not trade
     warnings: list[str] = field(default_factory=list)  # what the last run reported (vanished or refused keys)
     failed_jobs: list[str] = field(default_factory=list)  # TimescaleDB background jobs whose last run failed
     problems: list[str] = field(default_factory=list)
@@ -57,7 +58,7 @@ LAST_RUN_COLUMNS = (
 
 def warehouse_status(cfg: Config) -> WarehouseStatus:
     """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
-    cannot be opened); 1 when an exchange session has no day file, a file is dated on no session, a ticker's
+    cannot be opened); 1 when a day of a dataset's calendar has no file, a file is dated on a day off, a ticker's
     coverage is under min_coverage_pct, the last run did not succeed, or a TimescaleDB job's last run failed."""
     status = WarehouseStatus()
     if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
@@ -73,7 +74,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
                 f"select count(*), count(distinct source_key) from {analytics}.fct_quarantined_bars"
             )
             gaps = warehouse.execute(
-                f"select session_date, reason, source_key from {analytics}.fct_missing_sessions order by 1"
+                f"select dataset, session_date, reason, source_key from {analytics}.fct_missing_sessions "
+                "order by dataset, session_date"
             )
         except DamagedWarehouseError as exc:
             status.fail(3, str(exc))
@@ -85,8 +87,11 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
                 for r in rows
             ]
             status.quarantined_rows, status.quarantined_files = (int(value) for value in quarantine)
-            status.missing_sessions = [day for day, reason, _key in gaps if reason == "no_file"]
-            status.off_session_files = [key for _day, reason, key in gaps if reason == "not_a_session"]
+            for dataset, day, reason, key in gaps:
+                if reason == "no_file":
+                    status.missing_sessions.setdefault(dataset, []).append(day)
+                else:
+                    status.off_session_files.append(key)
         try:
             runs = warehouse.execute(
                 f"select {', '.join(LAST_RUN_COLUMNS)} from {landing}.extract_runs order by started_at desc limit 1"
@@ -108,14 +113,14 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         }
         if status.last_run["outcome"] != "success":
             status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
-    if status.missing_sessions:
-        shown = ", ".join(str(day) for day in status.missing_sessions[:5])
-        more = f" and {len(status.missing_sessions) - 5} more" if len(status.missing_sessions) > 5 else ""
-        status.fail(1, f"{len(status.missing_sessions)} exchange sessions have no day file: {shown}{more}")
+    for dataset, days in status.missing_sessions.items():
+        shown = ", ".join(str(day) for day in days[:5])
+        more = f" and {len(days) - 5} more" if len(days) > 5 else ""
+        status.fail(1, f"{dataset}: {len(days)} sessions have no file: {shown}{more}")
     for problem in status.failed_jobs:
         status.fail(1, problem)
     for key in status.off_session_files:
-        status.fail(1, f"{key}: dated on a day the exchange does not trade")
+        status.fail(1, f"{key}: dated on a day its calendar does not trade")
     for ticker in status.tickers:
         if ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
             status.fail(

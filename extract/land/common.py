@@ -61,9 +61,12 @@ def landing_ddl(schema: str) -> list[str]:
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
         f"alter table {schema}.instruments add column if not exists previous_tickers text",
-        f"""create table if not exists {schema}.sessions (
-            session_date date primary key, early_close boolean not null)""",
-        f"alter table {schema}.sessions add column if not exists file_due boolean",
+        # The days each calendar trades. It replaced the NYSE-only sessions table (derived data, rewritten every run),
+        # dropped with the views over it, which the next build makes anew.
+        f"drop table if exists {schema}.sessions cascade",
+        f"""create table if not exists {schema}.calendar_days (
+            calendar text not null, session_date date not null, early_close boolean not null,
+            file_due boolean not null, primary key (calendar, session_date))""",
         f"""create table if not exists {schema}.reference_fetches (
             fetch_id bigint primary key, dataset text not null, ticker text not null, request text not null,
             window_start date, pages bigint not null, records bigint not null,
@@ -233,7 +236,7 @@ def insert_columns(dataset: Dataset) -> str:
 
 INSTRUMENT_COLUMNS = "ticker, name, type, exchange, sector, active, updated_at, previous_tickers"
 DATASET_COLUMNS = "dataset, landing_table, calendar, timezone, ticker_prefix, columns"
-SESSION_COLUMNS = "session_date, early_close, file_due"
+CALENDAR_DAY_COLUMNS = "calendar, session_date, early_close, file_due"
 
 
 def instrument_rows(instruments: tuple[Instrument, ...], now: datetime) -> list[list]:
@@ -298,12 +301,16 @@ class Warehouse:
         ]
         self._replace_whole("datasets", DATASET_COLUMNS, rows)
 
-    def write_sessions(self, sessions: list[date], early_closes: set[date], due_through: date) -> None:
-        """The exchange's sessions over the range the data may cover: what coverage is measured against (a session
+    def write_calendar_days(self, days: dict[str, list[date]], early_closes: set[date], due_through: date) -> None:
+        """The days of each calendar over the range the data may cover: what coverage is measured against (a day
         with no file at all is a gap, not a day off); file_due up to due_through, the last day whose file this run
-        expects (its end, or the last file due by now if earlier)."""
-        rows = [[day, day in early_closes, day <= due_through] for day in sessions]
-        self._replace_whole("sessions", SESSION_COLUMNS, rows)
+        expects (its end, or the last file due by now if earlier). Early closes are the exchange's (XNYS)."""
+        rows = [
+            [calendar, day, calendar == "XNYS" and day in early_closes, day <= due_through]
+            for calendar, found in sorted(days.items())
+            for day in found
+        ]
+        self._replace_whole("calendar_days", CALENDAR_DAY_COLUMNS, rows)
 
     def _replace_whole(self, table: str, columns: str, rows: list[list], ignored: frozenset[int] = frozenset()) -> None:
         """Replace the table's rows, unless it holds these already (the ignored column positions aside): an

@@ -114,6 +114,10 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
         ("X:BTCUSD", "global_crypto/day_aggs_v1", 12, 12, 1, 1),  # every day
     ]
     assert warehouse_rows(target_env, "select count(*) from analytics.fct_quarantined_bars") == [(0,)]
+    # Each dataset's days count on its own calendar: none is missing, and crypto's weekend bars are expected.
+    assert warehouse_rows(target_env, "select dataset, session_date from analytics.fct_missing_sessions") == []
+    crypto = "select sessions_present, sessions_expected from analytics.fct_ticker_coverage where ticker like 'X:%'"
+    assert warehouse_rows(target_env, crypto) == [(12, 12)]
     assert warehouse_rows(
         target_env,
         "select underlying_ticker, expiration_date, contract_type, strike_price from analytics.dim_option_contracts",

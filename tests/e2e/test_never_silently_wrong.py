@@ -266,16 +266,16 @@ def test_a_session_without_a_file_and_a_weekend_file_show_in_coverage_and_status
     # 8 of 9 sessions is under the 95 % threshold: the coverage test fails the build, the gap test warns
     assert build.returncode == 1 and "FAIL 12 at_least_fct_ticker_coverage" in build.stdout
     assert "WARN 2 row_count_is_zero_fct_missing_sessions" in build.stdout
-    gaps = warehouse_rows(env, "select session_date, reason from analytics.fct_missing_sessions order by 1")
-    assert gaps == [(SESSIONS[2], "no_file"), (saturday, "not_a_session")]
+    gaps = warehouse_rows(env, "select dataset, session_date, reason from analytics.fct_missing_sessions order by 2")
+    assert gaps == [(PREFIX, SESSIONS[2], "no_file"), (PREFIX, saturday, "not_a_session")]
     coverage = warehouse_rows(
         env, "select distinct sessions_expected, sessions_missing from analytics.fct_ticker_coverage"
     )
     assert coverage == [(len(SESSIONS), 1)]
     status = warehouse_status(cfg)
-    assert status.exit_code == 1 and status.missing_sessions == [SESSIONS[2]]
-    assert f"1 exchange sessions have no day file: {SESSIONS[2]}" in status.problems
-    assert any("dated on a day the exchange does not trade" in p for p in status.problems)
+    assert status.exit_code == 1 and status.missing_sessions == {PREFIX: [SESSIONS[2]]}
+    assert f"{PREFIX}: 1 sessions have no file: {SESSIONS[2]}" in status.problems
+    assert any("dated on a day its calendar does not trade" in p for p in status.problems)
 
 
 def test_a_feed_that_stops_publishing_shows_the_sessions_due_since_as_missing(
@@ -296,4 +296,4 @@ def test_a_feed_that_stops_publishing_shows_the_sessions_due_since_as_missing(
     )
     assert coverage == [(len(SESSIONS) + len(due), len(due))]
     status = warehouse_status(cfg)
-    assert status.exit_code == 1 and status.missing_sessions == due
+    assert status.exit_code == 1 and status.missing_sessions == {PREFIX: due}

@@ -11,7 +11,7 @@ BUILT = {
     "reference_fetches": "0:None",
     "instruments": "i1",
     "datasets": "d1",
-    "sessions": "s1",
+    "calendar_days": "s1",
 }
 
 
@@ -21,13 +21,13 @@ def test_nothing_changed_builds_nothing():
 
 
 def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
-    now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "sessions": "s2"}
+    now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "calendar_days": "s2"}
     plan = plan_build(BUILT, now)
     assert plan.arguments == [
         "build",
         "--select",
         "source:polygon+",
-        "source:reference.sessions+",
+        "source:reference.calendar_days+",
         "--exclude",
         "stg_polygon__minute_aggs+",
         "--exclude-resource-type",

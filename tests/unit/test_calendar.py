@@ -71,3 +71,13 @@ def test_a_day_outside_the_calendar_is_a_config_error(fresh_calendar):
         calendar.sessions(date(1980, 1, 1), date(1980, 2, 1))
     with pytest.raises(ConfigError, match="not an NYSE session"):
         calendar.session_bounds(date(2024, 1, 6))
+
+
+def test_each_calendar_has_its_own_trading_days():
+    week = (date(2024, 11, 25), date(2024, 12, 1))  # Monday to Sunday, Thanksgiving on the Thursday
+    assert calendar.trading_days("XNYS", *week) == [date(2024, 11, day) for day in (25, 26, 27, 29)]
+    assert calendar.trading_days("every_day", *week) == [date(2024, 11, day) for day in range(25, 31)] + [
+        date(2024, 12, 1)
+    ]
+    assert date(2024, 11, 30) not in calendar.trading_days("sunday_to_friday", *week)
+    assert len(calendar.trading_days("sunday_to_friday", *week)) == 6

@@ -35,7 +35,8 @@ instruments as (
 
 sessions as (
 
-    select * from {{ ref('stg_reference__sessions') }}
+    select * from {{ ref('stg_reference__calendar_days') }}
+    where calendar = 'XNYS'
 
 ),
 

@@ -13,7 +13,8 @@ builds as (
 
 sessions as (
 
-    select * from {{ ref('stg_reference__sessions') }}
+    select * from {{ ref('stg_reference__calendar_days') }}
+    where calendar = 'XNYS'
 
 ),
 

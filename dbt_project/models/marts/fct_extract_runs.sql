@@ -18,7 +18,8 @@ manifest as (
 
 sessions as (
 
-    select * from {{ ref('stg_reference__sessions') }}
+    select * from {{ ref('stg_reference__calendar_days') }}
+    where calendar = 'XNYS'
 
 ),
 

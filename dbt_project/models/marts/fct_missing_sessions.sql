@@ -1,55 +1,65 @@
 {#-
-    The whole market's gaps: every expected exchange session (int_sessions__expected: from the first day file to the
-    newest, or to the last session whose file is due if later) that has no file (never published, withdrawn, not
-    yet loaded, or a feed that stopped), and every day file whose date is not a session (a weekend).
+    Each dataset's gaps, on its own calendar: every expected day (int_dataset_days__expected: from the dataset's
+    first file to its newest, or to the last day whose file is due if later) that has no file of that dataset (never
+    published, withdrawn, not yet loaded, or a feed that stopped), and every file dated on a day its calendar does
+    not trade (a stock file on a weekend, a forex file on a Saturday). A file of one dataset never fills another's
+    gap.
 -#}
 with
+
+datasets as (
+
+    select * from {{ ref('stg_reference__datasets') }}
+
+),
 
 files as (
 
     select * from {{ ref('int_files__current_versions') }}
-    -- the day files of datasets on the exchange's calendar (crypto trades every day, forex Sunday to Friday)
-    where dataset in (
-            select dataset from {{ ref('stg_reference__datasets') }}
-            where calendar = 'XNYS' and landing_table = 'day_aggs'
-        )
 
 ),
 
-sessions as (
+calendar_days as (
 
-    select * from {{ ref('stg_reference__sessions') }}
-
-),
-
-expected_sessions as (
-
-    select * from {{ ref('int_sessions__expected') }}
+    select * from {{ ref('stg_reference__calendar_days') }}
 
 ),
 
-sessions_without_file as (
+expected_days as (
+
+    select * from {{ ref('int_dataset_days__expected') }}
+
+),
+
+days_without_file as (
 
     select
-        expected_sessions.session_date,
+        expected_days.dataset,
+        expected_days.session_date,
         'no_file' as reason,
         cast(null as text) as source_key
-    from expected_sessions
-    where expected_sessions.session_date not in (select files.file_date from files)
+    from expected_days
+    left join files
+        on expected_days.dataset = files.dataset and expected_days.session_date = files.file_date
+    where files.source_key is null
 
 ),
 
-files_off_session as (
+files_off_calendar as (
 
     select
+        files.dataset,
         files.file_date as session_date,
         'not_a_session' as reason,
         files.source_key
     from files
-    where files.file_date not in (select sessions.session_date from sessions)
+    inner join datasets on files.dataset = datasets.dataset
+    left join calendar_days
+        on datasets.calendar = calendar_days.calendar and files.file_date = calendar_days.session_date
+    where calendar_days.session_date is null
 
 )
 
-select * from sessions_without_file
+select * from days_without_file
 union all
-select * from files_off_session
+select * from files_off_calendar

@@ -1,15 +1,24 @@
 {#-
-    Per active configured instrument: sessions with a bar against the exchange's sessions from its first bar to the
-    last expected session (int_sessions__expected: the newest day file, or the last session whose file is due if
-    later). A session with no file at all counts as missing.
+    Per active configured instrument: days with a bar against its dataset's calendar (NYSE sessions, every day for
+    crypto, Sunday to Friday for forex) from its first bar to the dataset's last expected day
+    (int_dataset_days__expected: the newest file, or the last day whose file is due if later). A day with no file at
+    all counts as missing.
 -#}
 with
 
--- bars on sessions only: a file dated on a weekend is listed in fct_missing_sessions, not counted here
+expected_days as (
+
+    select * from {{ ref('int_dataset_days__expected') }}
+
+),
+
+-- bars on their calendar's days only: a file dated on a day off is listed in fct_missing_sessions, not counted here
 bars as (
 
-    select * from {{ ref('fct_daily_bars') }}
-    where trade_date in (select session_date from {{ ref('stg_reference__sessions') }})
+    select bars.*
+    from {{ ref('fct_daily_bars') }} as bars
+    inner join expected_days
+        on bars.dataset = expected_days.dataset and bars.trade_date = expected_days.session_date
 
 ),
 
@@ -20,21 +29,16 @@ instruments as (
 
 ),
 
-expected_sessions as (
-
-    select * from {{ ref('int_sessions__expected') }}
-
-),
-
 present as (
 
     select
         ticker,
+        dataset,
         min(trade_date) as first_session,
         max(trade_date) as last_session,
         count(*) as sessions_present
     from bars
-    group by ticker
+    group by ticker, dataset
 
 ),
 
@@ -44,7 +48,8 @@ expected as (
         present.ticker,
         count(*) as sessions_expected
     from present
-    inner join expected_sessions on present.first_session <= expected_sessions.session_date
+    inner join expected_days
+        on present.dataset = expected_days.dataset and present.first_session <= expected_days.session_date
     group by present.ticker
 
 )
