@@ -95,10 +95,10 @@ def _check_head(head: bytes, key: str, header: tuple[str, ...]) -> None:
         raise FileDefectError(f"{key}: no data rows after the header")
 
 
-def read_csv_sql(keep_rejects: bool = True, header: tuple[str, ...] = HEADER) -> str:
-    """DuckDB's reader with the file's explicit schema (one ? for the path). With keep_rejects, lines with a
-    value that cannot be cast, or the wrong number of fields, go to the temp table reject_errors_scan instead of
-    failing the read."""
+def read_csv_sql(keep_rejects: bool = True, header: tuple[str, ...] = HEADER, filename: bool = False) -> str:
+    """DuckDB's reader with the file's explicit schema (one ? for the path, or a list of paths). With keep_rejects,
+    lines with a value that cannot be cast, or the wrong number of fields, go to the temp table reject_errors_scan
+    instead of failing the read. With filename, each row also has the path it came from (a last column)."""
     columns = "{" + ", ".join(f"'{name}': '{COLUMN_TYPES[name]}'" for name in header) + "}"
     rejects = (
         ", store_rejects = true, rejects_table = 'reject_errors_scan', rejects_scan = 'reject_scans_scan'"
@@ -107,7 +107,7 @@ def read_csv_sql(keep_rejects: bool = True, header: tuple[str, ...] = HEADER) ->
     )
     return (
         f"read_csv(?, columns = {columns}, header = true, auto_detect = false, delim = ',', quote = '\"', "
-        f"compression = 'gzip'{rejects})"
+        f"compression = 'gzip'{rejects}{', filename = true' if filename else ''})"
     )
 
 

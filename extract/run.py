@@ -29,10 +29,13 @@ from extract.errors import (
     ResourceError,
 )
 from extract.land.common import LandResult, Lineage, RunRecord
+from extract.parse import UnparsableLines
 from extract.plan import FileLoad, ManifestEntry, Plan, make_plan
 from extract.sources import Listing, RemoteFile, Source, make_source
 
 log = logging.getLogger("extract")
+# Compressed bytes one transaction lands together at most: many day files, never two minute files.
+BATCH_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -288,103 +291,164 @@ def _finish_run(warehouse, run: RunRecord, summary: RunSummary, outcome: str) ->
 def _load_all(
     cfg: Config, options: RunOptions, source: Source, warehouse, plan: Plan, summary: RunSummary, stop
 ) -> None:
-    """Downloads run ahead in parallel; each file lands as soon as it is here, on as many lanes as the
-    warehouse offers (PostgreSQL: COPY connections; DuckDB: appending cursors). The summary is kept by this thread.
+    """Downloads run ahead in parallel; files land as soon as they are here, on as many lanes as the warehouse
+    offers (PostgreSQL: COPY connections; DuckDB: appending cursors), those that arrived while every lane was busy
+    together in one transaction where the warehouse can (batch_files). The summary is kept by this thread.
     Once a stop is requested, no download or landing starts; those under way finish."""
     workers = options.workers or cfg.pipeline.download_workers
     # Extracts hold the warehouse's lock, so ids handed out here are not taken by another run.
     load_ids = itertools.count(warehouse.last_load_id() + 1)
-    dropped_once_landed = {d.name for d in cfg.pipeline.datasets if d.cache == "drop_after_landing"}
+    dropped = frozenset(d.name for d in cfg.pipeline.datasets if d.cache == "drop_after_landing")
     alone: list[tuple[FileLoad, Path]] = []  # files that did not fit in memory beside others
+    ready: list[tuple[FileLoad, Path]] = []  # fetched, waiting for a lane
     with (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as fetchers,
         ThreadPoolExecutor(max_workers=warehouse.lanes, thread_name_prefix="land") as landers,
         _progress(len(plan.loads)) as advance,
     ):
-        # a future's load, and the file it lands (None while it is still being fetched)
-        pending: dict[Future, tuple[FileLoad, Path | None]] = {
-            fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): (load, None) for load in plan.loads
-        }
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        fetching = {fetchers.submit(source.fetch, load.remote, cfg.pipeline.cache_dir): load for load in plan.loads}
+        landing: dict[Future, int] = {}
+        while fetching or landing or ready:
             if stop.is_set():
-                _cancel(pending)
+                _cancel(fetching)
+                _cancel(landing)
+                ready.clear()
+            while ready and len(landing) < warehouse.lanes:
+                batch = [(load, path, next(load_ids)) for load, path in _take_batch(ready, warehouse.batch_files)]
+                landing[landers.submit(_land_batch, warehouse, source, batch, summary.run_id, dropped)] = len(batch)
+            done, _ = wait([*fetching, *landing], timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
-                load, path = pending.pop(future)
-                try:
-                    if path is None:
-                        path = future.result()
-                        if not stop.is_set():
-                            landing = landers.submit(
-                                _land_one,
-                                warehouse,
-                                source,
-                                load,
-                                path,
-                                summary.run_id,
-                                next(load_ids),
-                                load.remote.dataset in dropped_once_landed,
-                            )
-                            pending[landing] = (load, path)
+                if future in fetching:
+                    load = fetching.pop(future)
+                    try:
+                        ready.append((load, future.result()))
                         continue
-                    _count(summary, future.result())
-                except MemoryCapError as exc:
-                    log.warning("%s: landing it again alone", exc)
-                    alone.append((load, path))
-                    continue
-                except NotInPlanError as exc:
-                    summary.not_in_plan.append(load.remote.key)
-                    log.warning("%s", exc)
-                except ResourceError:
-                    _cancel(pending)
-                    raise
-                except PipelineError as exc:
-                    summary.failed[load.remote.key] = str(exc).removeprefix(f"{load.remote.key}: ")
-                    log.error("%s", exc)
-                advance()
+                    except PipelineError as exc:
+                        outcomes = [(load, None, exc)]
+                else:
+                    del landing[future]
+                    outcomes = future.result()
+                for load, path, outcome in outcomes:
+                    if _record(summary, load, outcome):
+                        alone.append((load, path))
+                    elif isinstance(outcome, ResourceError):
+                        _cancel(fetching)
+                        raise outcome
+                    else:
+                        advance()
     for load, path in alone:
         if stop.is_set():
             break
-        drop = load.remote.dataset in dropped_once_landed
         try:
-            _count(summary, _land_one(warehouse, source, load, path, summary.run_id, next(load_ids), drop))
+            _count(summary, _land_one(warehouse, source, load, path, summary.run_id, next(load_ids), dropped))
             summary.landed_alone += 1
         except MemoryCapError as exc:
             summary.failed[load.remote.key] = f"{str(exc).removeprefix(f'{load.remote.key}: ')}, and alone too"
             log.error("%s, and alone too", exc)
 
 
-def _cancel(pending: dict[Future, tuple[FileLoad, Path | None]]) -> None:
+def _take_batch(ready: list[tuple[FileLoad, Path]], most: int) -> list[tuple[FileLoad, Path]]:
+    """The first ready file and, up to `most` in all, the ready files that can land with it in one read: the same
+    dataset and tickers, and few enough bytes (a minute file lands alone)."""
+    first = ready[0][0]
+    key = (first.remote.dataset, first.tickers, first.skip_tickers)
+    taken, size = [], 0
+    for load, path in list(ready):
+        if len(taken) == most or (taken and size + load.remote.size > BATCH_BYTES):
+            break
+        if (load.remote.dataset, load.tickers, load.skip_tickers) == key:
+            taken.append((load, path))
+            size += load.remote.size
+            ready.remove((load, path))
+    return taken
+
+
+def _record(summary: RunSummary, load: FileLoad, outcome: LandResult | PipelineError) -> bool:
+    """Count one file's outcome; True when it must land again alone (it did not fit in memory beside others)."""
+    if isinstance(outcome, LandResult):
+        _count(summary, outcome)
+    elif isinstance(outcome, MemoryCapError):
+        log.warning("%s: landing it again alone", outcome)
+        return True
+    elif isinstance(outcome, NotInPlanError):
+        summary.not_in_plan.append(load.remote.key)
+        log.warning("%s", outcome)
+    elif not isinstance(outcome, ResourceError):
+        summary.failed[load.remote.key] = str(outcome).removeprefix(f"{load.remote.key}: ")
+        log.error("%s", outcome)
+    return False
+
+
+def _cancel(pending: dict[Future, object]) -> None:
     """Drop what has not started; what runs finishes (a landing commits or rolls back as a whole)."""
     for future in list(pending):
         if future.cancel():
             del pending[future]
 
 
-def _land_one(
-    warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int, drop_once_landed: bool
-) -> LandResult:
-    """Land one file; a defective download leaves the cache, and so does a landed one where its dataset's cache
-    policy says so (minute files would fill a disk)."""
-    began = time.monotonic()
+def _land_batch(
+    warehouse, source: Source, batch: list[tuple[FileLoad, Path, int]], run_id: str, dropped: frozenset[str]
+) -> list[tuple[FileLoad, Path, LandResult | PipelineError]]:
+    """The files in one transaction; when that fails, each alone, in turn (a file that did not fit in memory is
+    left to land alone after the others). Each file's outcome, up to the first the whole run stops for."""
+    if len(batch) > 1:
+        began = time.monotonic()
+        files = [(path, load, _lineage(load, load_id, run_id)) for load, path, load_id in batch]
+        try:
+            results = warehouse.land_together(files)
+        except MemoryCapError as exc:
+            return [(load, path, exc) for load, path, _load_id in batch]
+        except (PipelineError, UnparsableLines) as exc:
+            log.info("%d files landed one at a time, not together: %s", len(batch), exc or "a line does not parse")
+        else:
+            for (load, path, _load_id), result in zip(batch, results, strict=True):
+                _landed(source, load, path, result, began, dropped, together=len(batch))
+            return [(load, path, result) for (load, path, _load_id), result in zip(batch, results, strict=True)]
+    outcomes = []
+    for load, path, load_id in batch:
+        try:
+            outcomes.append((load, path, _land_one(warehouse, source, load, path, run_id, load_id, dropped)))
+        except PipelineError as exc:
+            outcomes.append((load, path, exc))
+            if isinstance(exc, ResourceError):
+                break
+    return outcomes
+
+
+def _lineage(load: FileLoad, load_id: int, run_id: str) -> Lineage:
     remote: RemoteFile = load.remote
-    lineage = Lineage(load_id, remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
+    return Lineage(load_id, remote.key, remote.etag, remote.file_date, datetime.now(UTC), run_id)
+
+
+def _land_one(
+    warehouse, source: Source, load: FileLoad, path, run_id: str, load_id: int, dropped: frozenset[str]
+) -> LandResult:
+    """Land one file; a defective download leaves the cache."""
+    began = time.monotonic()
     try:
-        result = warehouse.land(path, load, lineage)
+        result = warehouse.land(path, load, _lineage(load, load_id, run_id))
     except FileDefectError:
         source.discard(path)
         raise
-    if drop_once_landed:
+    _landed(source, load, path, result, began, dropped)
+    return result
+
+
+def _landed(
+    source: Source, load: FileLoad, path, result: LandResult, began: float, dropped: frozenset[str], together: int = 1
+) -> None:
+    """A landed file leaves the cache where its dataset's cache policy says so (minute files would fill a disk)."""
+    if load.remote.dataset in dropped:
         source.discard(path)
     log.info(
-        "loaded %s (%s): %d rows, %d rejected, %.3fs",
-        remote.key,
+        "loaded %s (%s): %d rows, %d rejected, %.3fs%s",
+        load.remote.key,
         load.reason,
         result.rows,
         result.rejected,
         time.monotonic() - began,
+        f" (one transaction with {together - 1} other files)" if together > 1 else "",
     )
-    return result
 
 
 def _count(summary: RunSummary, result: LandResult) -> None:

@@ -51,6 +51,10 @@ class DuckDBWarehouse(Warehouse):
     """The embedded warehouse. A file lock beside the database keeps extracts one at a time; within one extract,
     `lanes` connections of the same database parse and append files side by side."""
 
+    # Measured on full-market day files: one read and one commit for 20 files lands them in 0.65x the time of 20
+    # one at a time; 50 gained little more.
+    batch_files = 20
+
     def __init__(
         self,
         path: Path,
@@ -153,6 +157,41 @@ class DuckDBWarehouse(Warehouse):
             lambda: self._insert(lane, load, lineage, read_csv_sql(False, dataset_of(load).columns), [str(path)]),
             strict=True,
         )
+
+    def _land_batch(self, lane, files: list[tuple[Path, FileLoad, Lineage]]) -> list[LandResult]:
+        """One read of every file; each row takes its file's lineage by the path it came from."""
+        dataset = dataset_of(files[0][1])
+        predicate, filter_params = ticker_filter(files[0][1])
+        lineages = [lineage for _path, _load, lineage in files]
+        first, last = lineages[0].load_id, lineages[-1].load_id
+
+        def write() -> list[LandResult]:
+            lane.execute(
+                f"insert into {self.schema}.{dataset.landing_table} ({insert_columns(dataset)}) "
+                "select r.* exclude (filename), f.load_id, f.file_date "
+                f"from {read_csv_sql(False, dataset.columns, filename=True)} r "
+                f"join (values {', '.join(['(?, ?::bigint, ?::date)'] * len(files))}) f (filename, load_id, file_date) "
+                f"using (filename) where {predicate}",
+                [
+                    [str(path) for path, _load, _lineage in files],
+                    *(value for path, _load, lineage in files for value in (str(path), *lineage.row_values())),
+                    *filter_params,
+                ],
+            )
+            rows = dict(
+                lane.execute(
+                    f"select load_id, count(*) from {self.schema}.{dataset.landing_table} "
+                    "where load_id between ? and ? group by load_id",
+                    [first, last],
+                ).fetchall()
+            )
+            lane.executemany(
+                f"insert into {self.schema}.load_manifest ({MANIFEST_COLUMNS}) values ({', '.join('?' * 11)})",
+                [manifest_values(load, lineage, rows.get(lineage.load_id, 0), 0) for _path, load, lineage in files],
+            )
+            return [LandResult(rows=rows.get(lineage.load_id, 0), rejected=0) for lineage in lineages]
+
+        return self._in_transaction(lane, lineages[0], write, strict=True)
 
     def _land_parsed(self, lane, load: FileLoad, lineage: Lineage, keep_rejects: bool) -> LandResult:
         def write() -> LandResult:

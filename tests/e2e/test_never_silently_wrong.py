@@ -18,6 +18,8 @@ from tests.conftest import (
     LOADS_NOT_MATCHING_THEIR_ROWS,
     PREFIX,
     REPO,
+    SMALL_END,
+    SMALL_START,
     bar_line,
     warehouse_rows,
     write_day_file,
@@ -26,6 +28,7 @@ from tests.conftest import (
 START, END = date(2024, 1, 2), date(2024, 1, 12)
 WINDOW = RunOptions(start=START, end=END)
 SESSIONS = [date(2024, 1, d) for d in (2, 3, 4, 5, 8, 9, 10, 11, 12)]
+SMALL_FILES = 41  # the sessions of small_mirror
 FACT = "select ticker, trade_date, open, high, low, close, volume, transactions from analytics.fct_daily_bars"
 
 
@@ -201,9 +204,12 @@ def test_one_battery_of_defect_files_gives_identical_warehouses_on_both_targets(
     assert not {SESSIONS[3], SESSIONS[5], SESSIONS[6]} & days
 
 
-def run_harness(point: str, n: int, sig: str, env: dict, mirror) -> subprocess.CompletedProcess:
+def run_harness(
+    point: str, n: int, sig: str, env: dict, mirror, window: tuple[date, date] = (START, END)
+) -> subprocess.CompletedProcess:
+    start, end = window
     return subprocess.run(
-        [sys.executable, "-m", "tests.crash_harness", point, str(n), "run", "--start", str(START), "--end", str(END)],
+        [sys.executable, "-m", "tests.crash_harness", point, str(n), "run", "--start", str(start), "--end", str(end)],
         env={**env, "CRASH_SIGNAL": sig, "TBP_SOURCE": str(mirror), "PYTHONPATH": str(REPO)},
         cwd=REPO,
         capture_output=True,
@@ -213,17 +219,21 @@ def run_harness(point: str, n: int, sig: str, env: dict, mirror) -> subprocess.C
 
 
 @pytest.mark.parametrize(("sig", "code"), [("TERM", 143), ("INT", 130)])
-def test_a_signal_stops_the_run_promptly_and_records_it_interrupted(sig, code, make_config, mini_mirror, target_env):
+def test_a_signal_stops_the_run_promptly_and_records_it_interrupted(sig, code, make_config, small_mirror, target_env):
+    """Promptly: what lands under way finishes and nothing starts after the stop is seen. On PostgreSQL a lane
+    lands one file at a time, so most of the 41 files are left; on DuckDB a lane lands up to 20 in one transaction,
+    and the stop can be seen as the last batch starts, so there only the record and the re-run are checked."""
     env = {**target_env, "TBP_CONFIG_DIR": str(REPO / "config")}
-    stopped = run_harness("committed", 2, sig, env, mini_mirror)
+    stopped = run_harness("committed", 1, sig, env, small_mirror, (SMALL_START, SMALL_END))
     assert stopped.returncode == code, stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert f"error: interrupted by SIG{sig}; re-run to load the rest" in stopped.stderr
     [(outcome, files_loaded)] = warehouse_rows(env, "select outcome, files_loaded from landing.extract_runs")
     landed = warehouse_rows(env, "select count(*) from landing.load_manifest")[0][0]
-    assert outcome == "interrupted" and files_loaded == landed and 2 <= landed < len(SESSIONS)
-    finished = run_extract(make_config(**env, TBP_SOURCE=str(mini_mirror)), WINDOW)
-    assert finished.files_loaded == len(SESSIONS) - landed
+    assert outcome == "interrupted" and files_loaded == landed and landed >= 1
+    assert landed < SMALL_FILES or env["TBP_TARGET"] == "duckdb"
+    finished = run_extract(make_config(**env, TBP_SOURCE=str(small_mirror)), RunOptions(SMALL_START, SMALL_END))
+    assert finished.files_loaded == SMALL_FILES - landed
     assert warehouse_rows(env, LOADS_NOT_MATCHING_THEIR_ROWS) == []
 
 
