@@ -49,16 +49,32 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
 def verify_file(path: Path, key: str, header: tuple[str, ...] = HEADER) -> None:
     """The whole file, before any of it lands: every gzip member whole (CRC-32 and length checked, since DuckDB's
     reader checks neither), the provider's header (a UTF-8 BOM or quoted names allowed) and a data line after it."""
-    head = bytearray()
+    for _text in read_verified(path, key, header):
+        pass
+
+
+def read_verified(path: Path, key: str, header: tuple[str, ...] = HEADER) -> Iterator[bytes]:
+    """The file's text block by block, checked as verify_file checks it: the head before the first block, each gzip
+    member's CRC-32 and length as it ends. A damaged file raises FileDefectError partway through, so a reader that
+    lands as it reads does so in a transaction."""
+    held: list[bytes] | None = []
     try:
         for text in _inflate(path):
-            if len(head) < HEAD_BYTES:
-                head += text[: HEAD_BYTES - len(head)]
+            if held is None:
+                yield text
+                continue
+            held.append(text)
+            if sum(map(len, held)) >= HEAD_BYTES:
+                _check_head(b"".join(held)[:HEAD_BYTES], key, header)
+                yield from held
+                held = None
     except zlib.error as exc:
         raise FileDefectError(f"{key}: not a whole gzip file ({exc}); it is fetched again next run") from None
     except OSError as exc:
         raise FileDefectError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
-    _check_head(bytes(head), key, header)
+    if held is not None:  # all of it is shorter than the head
+        _check_head(b"".join(held), key, header)
+        yield from held
 
 
 def _inflate(path: Path) -> Iterator[bytes]:

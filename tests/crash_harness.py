@@ -2,7 +2,7 @@
 With CRASH_SIGNAL=TERM (or INT) in the environment, that signal is sent instead.
 
 Points: instruments (writing the instrument list), download (a file fetched but not yet renamed into the cache),
-parse (a file about to be read in its open transaction, or verified), copy (PostgreSQL COPY under way),
+parse (a file about to be read in its open transaction, or its head checked), copy (PostgreSQL COPY under way),
 rows-written (rows sent, manifest not yet), committed (a file's transaction just committed).
 """
 
@@ -52,17 +52,17 @@ def files_in_call(*args) -> int:
 def install(point: str, n: int) -> None:
     import psycopg
 
-    import extract.land.common as common
     import extract.land.duckdb as duck
     import extract.land.postgres as pg
+    import extract.parse as parse
 
     if point == "instruments":
         die_on_call(duck.DuckDBWarehouse, "write_instruments", n)
         die_on_call(pg.PostgresWarehouse, "write_instruments", n)
     elif point == "download":
         die_on_call(os, "replace", n)
-    elif point == "parse" and os.environ.get("TBP_TARGET") == "postgres":  # the file verified, nothing sent yet
-        die_on_call(common, "verify_file", n, after=True)
+    elif point == "parse" and os.environ.get("TBP_TARGET") == "postgres":  # the file's head checked, nothing sent
+        die_on_call(parse, "_check_head", n, after=True)
     elif point == "parse":  # DuckDB: its transaction open, the file (or the files landing together) about to be read
         die_on_calls([(duck, "read_csv_sql"), (duck.DuckDBWarehouse, "_land_batch")], n, False, files_in_call)
     elif point == "copy":

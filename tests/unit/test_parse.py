@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from extract.errors import FileDefectError
-from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, parse_file, verify_file
+from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, parse_file, read_verified, verify_file
 from tests.conftest import bar_line, write_day_file
 
 SHARED_ROWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "day_aggs_2024-03-07_first_rows.csv"
@@ -92,6 +92,20 @@ def test_a_damaged_member_fails_its_crc_although_a_reader_would_decode_most_of_i
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(FileDefectError, match=r"not a whole gzip file \(cut short\)"):
         verify_file(path, "k")
+
+
+def test_a_file_read_as_it_is_checked_yields_its_text_and_fails_at_a_bad_trailer(tmp_path):
+    """What PostgreSQL's COPY sends: the whole text of a good file; a damaged one raises before its end is sent."""
+    path = write_day_file(tmp_path, DAY, [bar_line(f"T{n}", DAY) for n in range(20_000)])
+    good = path.read_bytes()
+    assert b"".join(read_verified(path, "k")) == gzip.decompress(good)
+    path.write_bytes(good[:-8] + bytes([good[-8] ^ 0xFF]) + good[-7:])
+    sent = []
+    with pytest.raises(FileDefectError, match="k: not a whole gzip file"):
+        sent.extend(read_verified(path, "k"))
+    path.write_bytes(gzip.compress(b"ticker,volume\nAAPL,1\n"))
+    with pytest.raises(FileDefectError, match="line 1: header is"):
+        next(read_verified(path, "k"))
 
 
 def test_every_member_of_a_multi_member_file_is_checked(tmp_path):
