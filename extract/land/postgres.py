@@ -303,8 +303,9 @@ class PostgresWarehouse(Warehouse):
         )
 
     def refresh_statistics(self) -> None:
-        """Fresh planner statistics after a load, so that the dbt build that follows plans with them."""
-        for table in (*LANDING_TABLES, "load_manifest"):
+        """Fresh planner statistics after a load, so that the dbt build that follows plans with them (autovacuum
+        never analyzes the small tables the extractor writes whole)."""
+        for table in (*LANDING_TABLES, "load_manifest", "datasets", "instruments", "calendar_days"):
             self._execute(f"analyze {self.schema}.{table}")
         self.conn.commit()
 

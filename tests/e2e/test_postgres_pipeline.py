@@ -39,6 +39,15 @@ def test_postgres_fct_daily_bars_equals_duckdb_row_for_row(make_config, pg_env, 
     run_dbt(["build"], pg_env)
     assert warehouse_rows(pg_env, "select count(*) from analytics.fct_daily_bars") == [(12 * 41,)]
 
+    # The planner knows how many loads a dataset has: misjudged as a few, it planned a scan of day_aggs per load
+    # (the first build over 5 years of files ran for over ten minutes instead of seconds).
+    [(plan,)] = warehouse_rows(
+        pg_env,
+        "explain (format json) select * from analytics_staging.stg_polygon__load_manifest "
+        "where dataset = 'us_stocks_sip/day_aggs_v1'",
+    )
+    assert plan[0]["Plan"]["Plan Rows"] == 41
+
     for env in (base_env, pg_env):
         freshness = run_dbt(["source", "freshness"], env)
         assert "PASS freshness of polygon.load_manifest" in freshness.stdout

@@ -19,8 +19,7 @@ renamed as (
         tickers as loaded_tickers,
         loaded_at,
         run_id,
-        -- loads made before datasets were configurable are of the stock day files
-        coalesce(dataset, 'us_stocks_sip/day_aggs_v1') as dataset
+        dataset
 
     from source
 
