@@ -129,7 +129,7 @@ def _extract(start, end, tickers, group, dry_run, workers, cfg: Config):
 @_extract_options
 @_reports_errors
 def run(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
-    """List the source, fetch what the manifest lacks, and land it (one transaction a file)."""
+    """List the source, fetch what the manifest lacks, and land it (a file's rows commit with its manifest row)."""
     cfg = _config(config_dir, target, environment)
     sys.exit(_extract(start, end, tickers, group, dry_run, workers, cfg).exit_code)
 

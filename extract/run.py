@@ -1,4 +1,4 @@
-"""One extract run: list -> plan -> fetch (parallel) -> parse and land (one transaction a file) -> summary."""
+"""One extract run: list -> plan -> fetch (parallel) -> parse and land (a file whole or not at all) -> summary."""
 
 from __future__ import annotations
 

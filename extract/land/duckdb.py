@@ -1,4 +1,4 @@
-"""Landing into a DuckDB file: parse straight into the warehouse connection, one transaction a file."""
+"""Landing into a DuckDB file: parse straight into the warehouse connection, one transaction a file or a batch."""
 
 from __future__ import annotations
 
