@@ -317,6 +317,7 @@ def _load_all(
                 batch = [(load, path, next(load_ids)) for load, path in _take_batch(ready, warehouse.batch_files)]
                 landing[landers.submit(_land_batch, warehouse, source, batch, summary.run_id, dropped)] = len(batch)
             done, _ = wait([*fetching, *landing], timeout=0.2, return_when=FIRST_COMPLETED)
+            fatal: ResourceError | None = None
             for future in done:
                 if future in fetching:
                     load = fetching.pop(future)
@@ -329,13 +330,14 @@ def _load_all(
                     del landing[future]
                     outcomes = future.result()
                 for load, path, outcome in outcomes:
-                    if _record(summary, load, outcome):
+                    if isinstance(outcome, ResourceError):
+                        fatal = fatal or outcome
+                    elif _record(summary, load, outcome):
                         alone.append((load, path))
-                    elif isinstance(outcome, ResourceError):
-                        _cancel(fetching)
-                        raise outcome
                     else:
                         advance()
+            if fatal:
+                _stop_for(fatal, fetching, landing, summary)
     for load, path in alone:
         if stop.is_set():
             break
@@ -345,6 +347,20 @@ def _load_all(
         except MemoryCapError as exc:
             summary.failed[load.remote.key] = f"{str(exc).removeprefix(f'{load.remote.key}: ')}, and alone too"
             log.error("%s, and alone too", exc)
+        except ResourceError:
+            raise
+        except PipelineError as exc:
+            _record(summary, load, exc)
+
+
+def _stop_for(fatal: ResourceError, fetching: dict, landing: dict, summary: RunSummary) -> None:
+    """The run cannot go on: no download starts, and what lands under way commits and is counted."""
+    _cancel(fetching)
+    for future in landing:
+        for load, _path, outcome in future.result():
+            if not isinstance(outcome, ResourceError):
+                _record(summary, load, outcome)
+    raise fatal
 
 
 def _take_batch(ready: list[tuple[FileLoad, Path]], most: int) -> list[tuple[FileLoad, Path]]:
@@ -373,7 +389,7 @@ def _record(summary: RunSummary, load: FileLoad, outcome: LandResult | PipelineE
     elif isinstance(outcome, NotInPlanError):
         summary.not_in_plan.append(load.remote.key)
         log.warning("%s", outcome)
-    elif not isinstance(outcome, ResourceError):
+    else:
         summary.failed[load.remote.key] = str(outcome).removeprefix(f"{load.remote.key}: ")
         log.error("%s", outcome)
     return False

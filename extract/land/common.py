@@ -29,6 +29,12 @@ LANDING_COLUMNS = (
 )
 
 
+# Loads landed before datasets were configurable are of the default dataset: filled in here, not guessed in the
+# models, since an expression on the join key hides the column's statistics from PostgreSQL, which then planned a
+# scan of day_aggs for every load (over ten minutes on 5 years of files, not seconds).
+FILL_DATASETS_SQL = "update {schema}.load_manifest set dataset = '" + DEFAULT_DATASET + "' where dataset is null"
+
+
 def landing_ddl(schema: str) -> list[str]:
     """Each landed row carries its file's columns unchanged (a column its dataset lacks is null), the load it came
     in (load_manifest.load_id has the key, ETag, dataset, load time and run) and the file's date. Per-row text
@@ -52,11 +58,8 @@ def landing_ddl(schema: str) -> list[str]:
             file_date date not null,
             rows_landed bigint not null, rows_rejected bigint not null, tickers text,
             loaded_at timestamptz not null, run_id text not null, dataset text)""",
-        # Loads of versions before datasets were configurable have none: they are of the default dataset. Filled in
-        # here, not guessed in the models: an expression on the join key hides the column's statistics from
-        # PostgreSQL, which then planned a scan of day_aggs for every load (over ten minutes on 5 years, not seconds).
+        # Loads of versions before datasets were configurable have none (FILL_DATASETS_SQL fills them in).
         f"alter table {schema}.load_manifest add column if not exists dataset text",
-        f"update {schema}.load_manifest set dataset = '{DEFAULT_DATASET}' where dataset is null",
         f"""create table if not exists {schema}.datasets (
             dataset text primary key, landing_table text not null, calendar text not null, timezone text not null,
             ticker_prefix text not null, columns text not null)""",
@@ -64,9 +67,7 @@ def landing_ddl(schema: str) -> list[str]:
             ticker text primary key, name text not null, type text not null, exchange text not null,
             sector text not null, active boolean not null, updated_at timestamptz not null)""",
         f"alter table {schema}.instruments add column if not exists previous_tickers text",
-        # The days each calendar trades. It replaced the NYSE-only sessions table (derived data, rewritten every run),
-        # dropped with the views over it, which the next build makes anew.
-        f"drop table if exists {schema}.sessions cascade",
+        # The days each calendar trades. It replaced the NYSE-only sessions table, which is no longer written.
         f"""create table if not exists {schema}.calendar_days (
             calendar text not null, session_date date not null, early_close boolean not null,
             file_due boolean not null, primary key (calendar, session_date))""",

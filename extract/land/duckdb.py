@@ -10,6 +10,7 @@ from filelock import FileLock, Timeout
 
 from extract.errors import DamagedWarehouseError, LockTimeoutError, MemoryCapError, WarehouseError
 from extract.land.common import (
+    FILL_DATASETS_SQL,
     LANDING_COLUMNS_SQL,
     MANIFEST_COLUMNS,
     MANIFEST_SQL,
@@ -133,6 +134,7 @@ class DuckDBWarehouse(Warehouse):
     def ensure_schema(self) -> None:
         for statement in landing_ddl(self.schema):
             self.execute(statement)
+        self.execute(FILL_DATASETS_SQL.format(schema=self.schema))
         check_landing_columns(self.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]), self.schema)
 
     def manifest(self) -> list[ManifestEntry]:
@@ -166,7 +168,7 @@ class DuckDBWarehouse(Warehouse):
         first, last = lineages[0].load_id, lineages[-1].load_id
 
         def write() -> list[LandResult]:
-            lane.execute(
+            inserted = lane.execute(
                 f"insert into {self.schema}.{dataset.landing_table} ({insert_columns(dataset)}) "
                 "select r.* exclude (filename), f.load_id, f.file_date "
                 f"from {read_csv_sql(False, dataset.columns, filename=True)} r "
@@ -177,7 +179,7 @@ class DuckDBWarehouse(Warehouse):
                     *(value for path, _load, lineage in files for value in (str(path), *lineage.row_values())),
                     *filter_params,
                 ],
-            )
+            ).fetchall()[0][0]
             rows = dict(
                 lane.execute(
                     f"select load_id, count(*) from {self.schema}.{dataset.landing_table} "
@@ -185,6 +187,10 @@ class DuckDBWarehouse(Warehouse):
                     [first, last],
                 ).fetchall()
             )
+            every_row = files[0][1].tickers is None and not files[0][1].skip_tickers
+            if sum(rows.values()) != inserted or (every_row and len(rows) < len(files)):
+                # rows of another load in the id range, or a file whose rows found no lineage: one at a time instead
+                raise WarehouseError(f"{len(files)} files landing together do not add up to their rows")
             lane.executemany(
                 f"insert into {self.schema}.load_manifest ({MANIFEST_COLUMNS}) values ({', '.join('?' * 11)})",
                 [manifest_values(load, lineage, rows.get(lineage.load_id, 0), 0) for _path, load, lineage in files],

@@ -16,6 +16,7 @@ from extract.config import PostgresConfig
 from extract.datasets import LANDING_TABLES
 from extract.errors import FileDefectError, LockTimeoutError, WarehouseError
 from extract.land.common import (
+    FILL_DATASETS_SQL,
     LANDING_COLUMNS_SQL,
     MANIFEST_COLUMNS,
     MANIFEST_SQL,
@@ -39,6 +40,7 @@ from extract.parse import (
     file_error,
     read_csv_sql,
     read_verified,
+    verify_file,
 )
 from extract.plan import FileLoad, ManifestEntry
 
@@ -166,6 +168,8 @@ class PostgresWarehouse(Warehouse):
         )
         for table in LANDING_TABLES:
             self._prepare_landing_table(table)
+        if self._execute(FILL_DATASETS_SQL.format(schema=self.schema)).rowcount:
+            self._execute(f"analyze {self.schema}.load_manifest")  # before a build plans with stale statistics
         self.conn.commit()
 
     def _prepare_landing_table(self, table: str) -> None:
@@ -246,6 +250,8 @@ class PostgresWarehouse(Warehouse):
             )
             raise UnparsableLines from None
         except psycopg.Error as exc:
+            # COPY stopped before the file's end was checked: a damaged file is the file's fault, not the server's
+            verify_file(path, lineage.source_key, dataset.columns)
             raise self._landing_error(lineage, exc) from None
         return LandResult(rows=rows, rejected=0)
 

@@ -11,6 +11,7 @@ from tests.conftest import (
     SMALL_END,
     SMALL_START,
     bar_line,
+    pg_connect,
     warehouse_rows,
     write_day_file,
 )
@@ -41,11 +42,19 @@ def test_postgres_fct_daily_bars_equals_duckdb_row_for_row(make_config, pg_env, 
 
     # The planner knows how many loads a dataset has: misjudged as a few, it planned a scan of day_aggs per load
     # (the first build over 5 years of files ran for over ten minutes instead of seconds).
-    [(plan,)] = warehouse_rows(
-        pg_env,
+    estimate = (
         "explain (format json) select * from analytics_staging.stg_polygon__load_manifest "
-        "where dataset = 'us_stocks_sip/day_aggs_v1'",
+        "where dataset = 'us_stocks_sip/day_aggs_v1'"
     )
+    [(plan,)] = warehouse_rows(pg_env, estimate)
+    assert plan[0]["Plan"]["Plan Rows"] == 41
+
+    # A warehouse from before datasets: the next run, with nothing new to land, fills them in and the statistics.
+    with pg_connect(pg_env) as conn:
+        conn.execute("update landing.load_manifest set dataset = null")
+        conn.execute("analyze landing.load_manifest")
+    assert run_extract(pg, WHOLE_RANGE).files_loaded == 0
+    [(plan,)] = warehouse_rows(pg_env, estimate)
     assert plan[0]["Plan"]["Plan Rows"] == 41
 
     for env in (base_env, pg_env):
