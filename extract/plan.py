@@ -39,6 +39,11 @@ class FileLoad:
     skip_tickers: frozenset[str] = frozenset()
     records_rejects: bool = True
 
+    @property
+    def every_row(self) -> bool:
+        """Whether the load takes every row of the file (no ticker kept in or out)."""
+        return self.tickers is None and not self.skip_tickers
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -187,8 +187,7 @@ class DuckDBWarehouse(Warehouse):
                     [first, last],
                 ).fetchall()
             )
-            every_row = files[0][1].tickers is None and not files[0][1].skip_tickers
-            if sum(rows.values()) != inserted or (every_row and len(rows) < len(files)):
+            if sum(rows.values()) != inserted or (files[0][1].every_row and len(rows) < len(files)):
                 # rows of another load in the id range, or a file whose rows found no lineage: one at a time instead
                 raise WarehouseError(f"{len(files)} files landing together do not add up to their rows")
             lane.executemany(

@@ -207,11 +207,11 @@ class PostgresWarehouse(Warehouse):
         return lane.duck
 
     def _verifies_as_it_reads(self, load: FileLoad) -> bool:
-        return _every_row(load)
+        return load.every_row
 
     def _land_strict(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
         """Every row: the file's own CSV straight into COPY. Some tickers: DuckDB reads strictly and filters."""
-        if _every_row(load):
+        if load.every_row:
             return self._copy_raw(lane, path, load, lineage)
         columns = dataset_of(load).columns
         return self._copy_selected(lane, load, lineage, read_csv_sql(False, columns), [str(path)])
@@ -353,7 +353,3 @@ class PostgresWarehouse(Warehouse):
         rows = cursor.fetchall() if cursor.description else []
         self.conn.commit()
         return rows
-
-
-def _every_row(load: FileLoad) -> bool:
-    return load.tickers is None and not load.skip_tickers
