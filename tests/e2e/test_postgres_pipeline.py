@@ -81,6 +81,41 @@ def test_plain_postgres_gets_the_keys_and_indexes_and_says_the_hypertable_step_w
     assert index_shapes() == expected
 
 
+def test_a_build_replaces_views_in_place_and_drops_no_view_that_depends_on_them(
+    make_config, pg_env, small_mirror, run_dbt
+):
+    # dbt's own view materialization dropped each old view with cascade: every dependent view was gone until the
+    # build re-made it, and two threads whose views share dependents deadlocked on them (seen in CI).
+    run_extract(make_config(**pg_env, TBP_SOURCE=str(small_mirror)), WHOLE_RANGE)
+    run_dbt(["build"], pg_env)
+    views_sql = (
+        "select n.nspname || '.' || c.relname, c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where c.relkind = 'v' and n.nspname like 'analytics%' order by 1"
+    )
+    views = warehouse_rows(pg_env, views_sql)
+    assert ("analytics_intermediate.int_splits__checked",) in [(name,) for name, _ in views]
+    with pg_connect(pg_env) as conn:
+        conn.execute("create view public.analyst_splits as select * from analytics_intermediate.int_splits__checked")
+    build = run_dbt(["build"], pg_env)
+    assert "ERROR=0" in build.stdout
+    assert warehouse_rows(pg_env, views_sql) == views
+    assert warehouse_rows(pg_env, "select count(*) from public.analyst_splits") == [(0,)]
+
+    # A view of another shape (an older release's) is replaced whole, and the views on it are made again.
+    with pg_connect(pg_env) as conn:
+        conn.execute("drop view analytics_staging.stg_massive__fetches cascade")
+        conn.execute("create view analytics_staging.stg_massive__fetches as select 1 as fetch_id")
+    build = run_dbt(["build"], pg_env)
+    assert "ERROR=0" in build.stdout
+    names = [name for name, _ in warehouse_rows(pg_env, views_sql)]
+    assert names == [name for name, _ in views]
+    pages = (
+        "select data_type from information_schema.columns "
+        "where table_name = 'stg_massive__fetches' and column_name = 'pages'"
+    )
+    assert warehouse_rows(pg_env, pages) == [("bigint",)]
+
+
 @pytest.mark.timescaledb
 def test_fct_daily_bars_is_a_compressed_hypertable_that_takes_increments_and_corrections(
     make_config, timescale_env, mirror, run_dbt
