@@ -43,12 +43,80 @@
         start_offset => interval '{{ var("continuous_aggregate_window") }}',
         end_offset => interval '1 minute',
         schedule_interval => interval '1 hour',
-        if_not_exists => true
+        if_not_exists => true,
+        initial_start => now() + interval '1 hour'
     );
         {%- endfor %}
     {%- else %}
     select 1
     {%- endif %}
+{% endmacro %}
+
+{#-
+    A refresh policy running while the build refreshes the same aggregate makes the build fail ("could not refresh
+    continuous aggregate ... due to a concurrent refresh"). So the build pauses the policies and waits for any that is
+    running before its own refreshes, and resumes them after. The bars change only in builds, so a policy paused by
+    a failed build misses nothing: the next build refreshes everything and resumes it.
+-#}
+{% macro pause_minute_aggregate_policies(relation) %}
+    {{ return(adapter.dispatch('pause_minute_aggregate_policies', 'tickerbars')(relation)) }}
+{% endmacro %}
+
+{% macro default__pause_minute_aggregate_policies(relation) %}
+    select 1
+{% endmacro %}
+
+{% macro postgres__pause_minute_aggregate_policies(relation) %}
+    {%- if execute and timescaledb_installed() %}
+    do $pause$
+    declare
+        waiting_since timestamptz := clock_timestamp();
+    begin
+        perform alter_job(job_id, scheduled => false) from ({{ minute_aggregate_policies(relation) }}) as policies;
+        loop
+            perform pg_stat_clear_snapshot();
+            exit when not exists (
+                select from timescaledb_information.job_stats
+                where job_status = 'Running' and job_id in ({{ minute_aggregate_policies(relation) }})
+            );
+            if clock_timestamp() - waiting_since > interval '{{ var("continuous_aggregate_policy_wait") }}' then
+                raise exception 'a refresh policy of the minute-bar continuous aggregates has run for over {{
+                    var("continuous_aggregate_policy_wait") }}; the build waits for it before refreshing them'
+                    using hint = 'see timescaledb_information.job_stats; run the build again when it has ended';
+            end if;
+            perform pg_sleep(0.2);
+        end loop;
+    end
+    $pause$
+    {%- else %}
+    select 1
+    {%- endif %}
+{% endmacro %}
+
+{% macro resume_minute_aggregate_policies(relation) %}
+    {{ return(adapter.dispatch('resume_minute_aggregate_policies', 'tickerbars')(relation)) }}
+{% endmacro %}
+
+{% macro default__resume_minute_aggregate_policies(relation) %}
+    select 1
+{% endmacro %}
+
+{% macro postgres__resume_minute_aggregate_policies(relation) %}
+    {%- if execute and timescaledb_installed() %}
+    select alter_job(job_id, scheduled => true) from ({{ minute_aggregate_policies(relation) }}) as policies
+    {%- else %}
+    select 1
+    {%- endif %}
+{% endmacro %}
+
+{% macro minute_aggregate_policies(relation) %}
+    {#- a continuous aggregate's jobs name it (not its materialized hypertable) as their hypertable -#}
+    select job_id
+    from timescaledb_information.jobs
+    where
+        proc_name = 'policy_refresh_continuous_aggregate'
+        and hypertable_schema = '{{ relation.schema }}'
+        and hypertable_name in ('{{ minute_aggregate_specs().keys() | join("', '") }}')
 {% endmacro %}
 
 {#-

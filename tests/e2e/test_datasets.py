@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import gzip
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
@@ -12,7 +14,7 @@ import tickerbars
 from extract.demo import DemoSpec, write_demo_mirror
 from extract.lake import FolderLake, publish
 from extract.run import RunOptions, open_warehouse, run_extract
-from tests.conftest import CONFIGURED, warehouse_rows
+from tests.conftest import CONFIGURED, pg_connect, warehouse_rows
 
 START, END = date(2024, 11, 25), date(2024, 12, 6)  # holds 2024-11-29, an early close (13:00)
 MINUTE_SESSIONS = 6
@@ -179,6 +181,7 @@ def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equa
         "select count(*) from timescaledb_information.jobs where proc_name = 'policy_refresh_continuous_aggregate'",
     )
     assert policies == [(3,)]
+    build_while_a_refresh_policy_runs(env, run_dbt)
 
     # Compressed, then corrected: the re-published file's bars reach the hypertable and the aggregates.
     warehouse_rows(
@@ -205,3 +208,39 @@ def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equa
         ) == [(0,)], relation
     run_dbt(["build", "--full-refresh"], env)
     assert warehouse_rows(env, "select count(*) from timescaledb_information.continuous_aggregates") == [(3,)]
+
+
+def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
+    """A refresh policy that runs while a build refreshes the same aggregate made the build fail ("due to a
+    concurrent refresh", seen in CI): the build now waits for it. The policy is held running, its refresh window
+    registered, by a lock on the invalidation threshold it takes next, until the build fails or waits for it."""
+    [(job_id,)] = warehouse_rows(
+        env,
+        "select job_id from timescaledb_information.jobs "
+        "where hypertable_name = 'cagg_minute_bars_5m' and proc_name = 'policy_refresh_continuous_aggregate'",
+    )
+    running = f"select job_status from timescaledb_information.job_stats where job_id = {job_id}"
+    with pg_connect(env) as blocker, ThreadPoolExecutor(1) as pool:
+        blocker.execute("select from _timescaledb_catalog.continuous_aggs_invalidation_threshold for update")
+        with pg_connect(env, autocommit=True) as conn:
+            conn.execute(f"select alter_job({job_id}, next_start => now())")
+        deadline = time.monotonic() + 60
+        while warehouse_rows(env, running) != [("Running",)]:
+            assert time.monotonic() < deadline, "the refresh policy did not start"
+            time.sleep(0.2)
+        build = pool.submit(run_dbt, ["build", "--select", "fct_minute_bars"], env)
+        pausing = (
+            "select count(*) from pg_stat_activity "
+            "where query like '%do $pause$%' and state = 'active' and pid <> pg_backend_pid()"
+        )
+        while not build.done() and warehouse_rows(env, pausing) == [(0,)]:  # the policy runs on till then
+            assert time.monotonic() < deadline + 120, "the build neither failed nor reached its refreshes"
+            time.sleep(0.2)
+        blocker.commit()
+        assert "ERROR=0" in build.result().stdout
+    assert warehouse_rows(env, running) == [("Scheduled",)]
+    assert warehouse_rows(
+        env,
+        "select count(*) from timescaledb_information.jobs where proc_name = 'policy_refresh_continuous_aggregate'"
+        " and scheduled",
+    ) == [(3,)]
