@@ -107,7 +107,7 @@ def _extract_options(command):
     return command
 
 
-def _extract(start, end, tickers, group, dry_run, workers, cfg: Config):
+def _extract(start, end, tickers, group, dry_run, workers, cfg: Config, before_loading=None):
     """The extract of `run` and `update`, its summary printed."""
     from extract.run import RunOptions, run_extract
 
@@ -119,7 +119,7 @@ def _extract(start, end, tickers, group, dry_run, workers, cfg: Config):
         dry_run=dry_run,
         workers=workers,
     )
-    summary = run_extract(cfg, options)
+    summary = run_extract(cfg, options, before_loading=before_loading)
     for line in summary.lines():
         click.echo(line)
     return summary
@@ -140,11 +140,12 @@ def run(start, end, tickers, group, dry_run, workers, config_dir, target, enviro
 def update(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
     """The everyday run: extract, reference data, dbt build of only what changed (nothing, when nothing did), in
     this process, then the lake. Exit 5 when dbt fails. --dry-run: the extract's plan alone."""
-    from extract.build import build_and_publish
+    from extract.build import ProjectParse, build_and_publish
     from extract.orchestration import daily_reference
 
     cfg = _config(config_dir, target, environment)
-    summary = _extract(start, end, tickers, group, dry_run, workers, cfg)
+    parse = ProjectParse(cfg)
+    summary = _extract(start, end, tickers, group, dry_run, workers, cfg, before_loading=parse.start)
     if dry_run:
         return
     code = summary.exit_code
@@ -153,7 +154,7 @@ def update(start, end, tickers, group, dry_run, workers, config_dir, target, env
     except PipelineError as exc:
         click.echo(f"reference: {exc}", err=True)
         code = code or exc.exit_code
-    build_and_publish(cfg, click.echo)
+    build_and_publish(cfg, click.echo, parse)
     sys.exit(code)
 
 

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,7 +145,10 @@ def open_warehouse(cfg: Config, read_only: bool = False):
     )
 
 
-def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) -> RunSummary:
+def run_extract(
+    cfg: Config, options: RunOptions, source: Source | None = None, before_loading: Callable[[], None] | None = None
+) -> RunSummary:
+    """The run; before_loading is called once the plan has files to land, before the first is fetched."""
     start = options.start or cfg.pipeline.start_date
     end = options.end or today_in_new_york()
     if start > end:
@@ -212,6 +215,8 @@ def run_extract(cfg: Config, options: RunOptions, source: Source | None = None) 
                 return summary
             run = RunRecord(summary.run_id, datetime.now(UTC), cfg.target, source.description)
             warehouse.record_run(run)
+            if plan.loads and before_loading:
+                before_loading()
             try:
                 _load_all(cfg, options, source, warehouse, plan, summary, stop)
                 if stop.signum:

@@ -1,6 +1,6 @@
 """What `tbp-extract update` builds for each kind of change since the last good build."""
 
-from extract.build import BuildPlan, plan_build
+from extract.build import VIEWS, BuildPlan, plan_build
 
 BUILT = {
     "project": "p1",
@@ -30,9 +30,14 @@ def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
         "source:reference.calendar_days+",
         "--exclude",
         "stg_polygon__minute_aggs+",
+        "config.materialized:view",
         "--exclude-resource-type",
         "unit_test",
     ]
+    assert plan.line() == (
+        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs+, views kept "
+        "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
+    )
 
 
 def test_a_new_minute_file_builds_the_minute_models_too():
@@ -41,6 +46,8 @@ def test_a_new_minute_file_builds_the_minute_models_too():
         "build",
         "--select",
         "source:polygon+",
+        "--exclude",
+        "config.materialized:view",
         "--exclude-resource-type",
         "unit_test",
     ]
@@ -49,18 +56,21 @@ def test_a_new_minute_file_builds_the_minute_models_too():
 def test_instruments_or_reference_data_reach_every_model_that_reads_them():
     now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "instruments": "i2"}
     plan = plan_build(BUILT, now)
-    assert plan.select == ("source:polygon+", "source:reference.instruments+") and plan.exclude == ()
+    assert plan.select == ("source:polygon+", "source:reference.instruments+") and plan.exclude == (VIEWS,)
     assert plan_build(BUILT, {**BUILT, "reference_fetches": "1:1"}).select == ("source:massive+",)
 
 
 def test_code_settings_other_builds_and_missing_marts_build_everything_with_unit_tests():
     for key in ("project", "build", "marts"):
         plan = plan_build(BUILT, {**BUILT, key: "other"})
-        assert plan.arguments == ["build"] and plan.line() == f"build: the whole project ({key} changed)"
+        assert (
+            plan.arguments == ["build"]
+            and plan.line() == f"build: the whole project ({key} changed)"
+        )
     assert plan_build(None, BUILT).line() == "build: the whole project (first build)"
     assert plan_build(BUILT, {**BUILT, "loads:global_crypto/day_aggs_v1": "1:48"}).select == ("source:polygon+",)
 
 
 def test_loads_of_a_dataset_this_version_does_not_know_leave_no_model_out():
     plan = plan_build(BUILT, {**BUILT, "loads:someone/else_v1": "1:48"})
-    assert plan.select == ("source:polygon+",) and plan.exclude == ()
+    assert plan.select == ("source:polygon+",) and plan.exclude == (VIEWS,)
