@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -62,11 +63,9 @@ DUCKDB_TYPES = {
     1184: "TIMESTAMPTZ",
     1700: "DOUBLE",
 }
-# Lineage columns take these transaction-local settings as defaults, so raw CSV can be copied in unchanged.
-LINEAGE_DEFAULTS = {
-    "load_id": "cast(current_setting('tbp.load_id', true) as bigint)",
-    "file_date": "cast(current_setting('tbp.file_date', true) as date)",
-}
+# A line longer than this is no line of a flat file: it is sent as it is, and COPY's refusal sends the file to the
+# parser (a stream without line feeds is never held whole).
+LONGEST_LINE = 64 << 10
 
 
 def _scrub(message: str, cfg: PostgresConfig) -> str:
@@ -90,6 +89,24 @@ def connect(cfg: PostgresConfig, autocommit: bool = False) -> psycopg.Connection
         )
     except psycopg.Error as exc:
         raise WarehouseError(f"cannot connect to PostgreSQL at {cfg.describe()}: {_scrub(str(exc), cfg)}") from None
+
+
+def with_lineage(blocks: Iterator[bytes], suffix: bytes) -> Iterator[bytes]:
+    """The CSV text in whole lines, each ended by `suffix` and a line feed (CRLF becomes LF): the header's extra
+    fields are skipped with it, and a blank line, now short of fields, is refused by COPY as before."""
+    carry = b""
+    for block in blocks:
+        end = block.rfind(b"\n")
+        if end < 0:
+            carry += block
+            if len(carry) > LONGEST_LINE:
+                yield carry
+                carry = b""
+            continue
+        lines, carry = carry + block[: end + 1], block[end + 1 :]
+        yield lines.replace(b"\r\n", b"\n").replace(b"\n", suffix + b"\n")
+    if carry.strip():
+        yield carry.removesuffix(b"\r") + suffix + b"\n"
 
 
 class _Lane:
@@ -184,11 +201,11 @@ class PostgresWarehouse(Warehouse):
             "where table_schema = %s and table_name = %s and column_name = 'load_id'",
             [self.schema, table],
         ).fetchone()[0]
-        if not has_defaults:
-            defaults = ", ".join(
-                f"alter column {column} set default {value}" for column, value in LINEAGE_DEFAULTS.items()
+        if has_defaults:  # earlier versions filled the lineage from per-row defaults (slower than sending it)
+            self._execute(
+                f"alter table {self.schema}.{table} alter column load_id drop default, "
+                "alter column file_date drop default"
             )
-            self._execute(f"alter table {self.schema}.{table} {defaults}")
 
     def manifest(self) -> list[ManifestEntry]:
         exists = self._execute("select to_regclass(%s)", [f"{self.schema}.load_manifest"]).fetchone()[0]
@@ -225,22 +242,20 @@ class PostgresWarehouse(Warehouse):
         return self._copy_selected(lane, load, lineage, PARSED_TABLE, [], rejects)
 
     def _copy_raw(self, lane: _Lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        """PostgreSQL parses the file, checked as it is sent (a damaged one rolls back); the lineage comes from column
-        defaults. A refused value: UnparsableLines. Measured on a year of full-market files: 15 % faster than
-        verifying the whole file first and inflating it again for COPY."""
+        """PostgreSQL parses the file, checked as it is sent (a damaged one rolls back), each line with its lineage
+        appended. A refused value: UnparsableLines. Measured on a year of full-market files: 15 % faster than
+        verifying the whole file first and inflating it again for COPY; on a 2.7 M-row minute file, appending the
+        lineage takes COPY from 5.3-5.7 s (per-row defaults reading a setting) to 4.6-5.1 s."""
         dataset = dataset_of(load)
         copy_sql = (
-            f"copy {self.schema}.{dataset.landing_table} ({', '.join(dataset.columns)}) "
+            f"copy {self.schema}.{dataset.landing_table} ({insert_columns(dataset)}) "
             "from stdin (format csv, header true)"
         )
+        suffix = f",{lineage.load_id},{lineage.file_date.isoformat()}".encode()
         try:
             with lane.pg.transaction(), lane.pg.cursor() as cursor:
-                cursor.execute(
-                    "select set_config('tbp.load_id', %s, true), set_config('tbp.file_date', %s, true)",
-                    [str(lineage.load_id), lineage.file_date.isoformat()],
-                )
                 with cursor.copy(copy_sql) as copy:
-                    for block in read_verified(path, lineage.source_key, dataset.columns):
+                    for block in with_lineage(read_verified(path, lineage.source_key, dataset.columns), suffix):
                         copy.write(block)
                 rows = cursor.rowcount
                 self._write_manifest(cursor, load, lineage, rows, 0)

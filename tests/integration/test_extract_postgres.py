@@ -1,5 +1,7 @@
 """The extractor against a real PostgreSQL server (a throwaway cluster, or TBP_TEST_PG_DSN)."""
 
+import gzip
+import logging
 from datetime import date
 
 import pytest
@@ -137,3 +139,31 @@ def test_an_older_landing_table_is_refused_before_anything_is_written(pg_config,
     ):
         run_extract(pg_config(), WHOLE_RANGE)
     assert warehouse_rows(pg_env, "select to_regclass('landing.load_manifest')") == [(None,)]
+
+
+def test_crlf_lines_and_a_last_line_without_its_end_are_copied_whole_with_their_lineage(
+    pg_config, pg_env, tmp_path, caplog
+):
+    """The raw COPY appends each line's lineage; a defaults-era landing table loses its defaults on the way."""
+    caplog.set_level(logging.INFO, logger="extract")
+    day = date(2024, 1, 10)
+    lines = [bar_line(ticker, day) for ticker in ("AAPL", "MSFT", "NVDA")]
+    path = write_day_file(tmp_path / "crlf", day, [])
+    path.write_bytes(
+        gzip.compress(("\r\n".join(["ticker,volume,open,close,high,low,window_start,transactions", *lines])).encode())
+    )
+    run_extract(pg_config(TBP_SOURCE=str(tmp_path / "crlf")), RunOptions(start=day, end=day))
+    with pg_connect(pg_env, autocommit=True) as conn:
+        conn.execute("delete from landing.day_aggs; delete from landing.load_manifest")
+        conn.execute("alter table landing.day_aggs alter column load_id set default 0")
+
+    summary = run_extract(pg_config(TBP_SOURCE=str(tmp_path / "crlf")), RunOptions(start=day, end=day))
+    assert summary.exit_code == 0 and summary.rows_landed == 3 and summary.rows_rejected == 0
+    assert "parsing again" not in caplog.text  # COPY took the file as it came, no second read
+    assert warehouse_rows(
+        pg_env,
+        "select ticker, d.file_date, d.load_id = m.load_id, transactions from landing.day_aggs d "
+        "join landing.load_manifest m using (load_id) order by 1",
+    ) == [(ticker, day, True, 42) for ticker in ("AAPL", "MSFT", "NVDA")]
+    defaults = "select count(column_default) from information_schema.columns where table_name = 'day_aggs'"
+    assert warehouse_rows(pg_env, defaults) == [(0,)]

@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from extract.errors import FileDefectError
+from extract.land.postgres import LONGEST_LINE, with_lineage
 from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, parse_file, read_verified, verify_file
 from tests.conftest import bar_line, write_day_file
 
@@ -127,3 +128,26 @@ def test_a_file_of_garbage_lines_fails_as_a_whole(conn, tmp_path):
     path = write_day_file(tmp_path, DAY, ["x,y,z", "1,2"])
     with pytest.raises(FileDefectError, match="none of its 2 rows could be parsed"):
         parse_file(conn, path, "k")
+
+
+def test_the_lineage_is_appended_to_every_whole_line_whatever_the_blocks_and_line_ends():
+    text = (",".join(HEADER) + "\r\n" + LINE + "\r\n" + LINE.replace("AAPL", "MSFT")).encode()
+    expected = (
+        ",".join(HEADER)
+        + ",7,2024-03-07\n"
+        + LINE
+        + ",7,2024-03-07\n"
+        + LINE.replace("AAPL", "MSFT")
+        + ",7,2024-03-07\n"
+    ).encode()
+    for size in (1, 2, 5, 64, len(text)):
+        blocks = [text[at : at + size] for at in range(0, len(text), size)]
+        assert b"".join(with_lineage(iter(blocks), b",7,2024-03-07")) == expected, size
+    blank = b"".join(with_lineage(iter([b"h\n\nA,1\n"]), b",7"))
+    assert blank == b"h,7\n,7\nA,1,7\n"  # the blank line is short of fields: COPY refuses it, the parser takes over
+
+
+def test_a_stream_without_line_feeds_is_never_held_whole():
+    blocks = [b"x" * 1000] * 200
+    sent = list(with_lineage(iter(blocks), b",7"))
+    assert max(map(len, sent)) <= LONGEST_LINE + 1000 and b"".join(sent).startswith(b"x" * 100_000)
