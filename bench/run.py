@@ -401,6 +401,8 @@ def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files
     scale, report = bench.scale, bench.report
     targets = {"postgres": fresh_database(bench.admin_dsn, "bench_full"), "duckdb": bench.duckdb_target("full")}
     limit_for = {"postgres": ("copy", "zcat | psql \\copy"), "duckdb": ("ctas", "DuckDB CTAS")}
+    # The daily backfill's goals against each target's own single-stream limit.
+    goal_for = {"postgres": 1.0, "duckdb": 1.5}
     e2e_seconds: dict[str, float] = {}
     for name, target in targets.items():
         result = bench.extract(bench.env(target), scale.start, scale.end)
@@ -415,7 +417,10 @@ def run_scenarios(bench: Bench, limits: dict[str, float], next_file: Path, files
             report.rows,
             f"{ratio:.2f}x the {label} limit; peak RSS {result['max_rss_mb']:.0f} MB",
         )
-        report.check(f"full-market backfill into {name} landing <= 2x the {label} limit", f"{ratio:.2f}x", ratio <= 2)
+        goal = goal_for[name]
+        report.check(
+            f"full-market backfill into {name} landing <= {goal:g}x the {label} limit", f"{ratio:.2f}x", ratio <= goal
+        )
         if name == "duckdb":
             report.check(
                 f"extractor peak RSS < 300 MB for {scale.name}",

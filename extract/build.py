@@ -39,7 +39,10 @@ DATA_SELECTORS = {
 # Landing tables whose models take new file versions only and read no more of the calendar days than the calendar
 # (not which files are due): when none of their datasets' loads changed and only loads and calendar days did, they
 # have nothing to build. The day models count the days whose file is due (coverage), so they are not among them.
-SESSION_BLIND_MODELS = {"minute_aggs": "stg_polygon__minute_aggs+"}
+SESSION_BLIND_MODELS = {
+    # not stg_polygon__minute_aggs+: the day chain reads the minute bars too (a ticker's first bar)
+    "minute_aggs": ("stg_polygon__minute_aggs", "int_minute_aggs__checked", "int_minute_bars__by_instrument+"),
+}
 # A view's definition depends on the project alone (no view compiles from data), so a build for new data keeps the
 # views the last build made; their tests still run.
 VIEWS = "config.materialized:view"
@@ -170,7 +173,7 @@ def _untouched_models(changed: tuple[str, ...], kinds: set[str]) -> tuple[str, .
     if None in loaded:  # a dataset this version does not know: leave nothing out
         return ()
     touched = {dataset.landing_table for dataset in loaded}
-    return tuple(models for table, models in SESSION_BLIND_MODELS.items() if table not in touched)
+    return tuple(model for table, models in SESSION_BLIND_MODELS.items() if table not in touched for model in models)
 
 
 def stored_markers(warehouse, stage: str) -> dict[str, str] | None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -142,6 +143,34 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
     assert [(stamp.timestamp(), *values) for stamp, *values in got] == [
         (stamp.timestamp(), *values) for stamp, *values in expected
     ]
+
+
+def test_minute_files_alone_build_minute_bars(base_env, make_config, every_dataset_mirror, run_dbt, tmp_path):
+    """A pipeline that loads minute files and no day files: each ticker's period under its instrument starts at its
+    first minute bar (it started at its first day bar, so fct_minute_bars stayed empty without a word); a minute bar
+    that fails a rule shows in fct_quarantined_bars (it was only in an intermediate model)."""
+    minute = "us_stocks_sip/minute_aggs_v1"
+    mirror = tmp_path / "minute-mirror"
+    shutil.copytree(every_dataset_mirror / minute, mirror / minute)
+    damaged = sorted((mirror / minute).rglob("*.csv.gz"))[0]
+    header, first, *rest = gzip.decompress(damaged.read_bytes()).decode().splitlines()
+    ticker, volume, open_, close, high, low, window_start, transactions = first.split(",")
+    impossible = ",".join([ticker, volume, open_, close, str(float(low) / 2), low, window_start, transactions])
+    damaged.write_bytes(gzip.compress("\n".join([header, impossible, *rest, ""]).encode()))
+
+    summary = run_extract(make_config(**base_env, TBP_SOURCE=str(mirror), TBP_DATASETS=minute), RunOptions(START, END))
+    assert summary.rows_landed and not summary.failed
+    assert "ERROR=0" in run_dbt(["build"], {**base_env, "TBP_DATASETS": minute}).stdout
+    landed = warehouse_rows(base_env, "select ticker, count(*) from landing.minute_aggs group by 1 order by 1")
+    built = warehouse_rows(base_env, "select ticker, count(*) from analytics.fct_minute_bars group by 1 order by 1")
+    assert len(landed) == len(CONFIGURED)
+    assert built == [(t, n - 1) if t == ticker else (t, n) for t, n in landed]
+    assert warehouse_rows(base_env, "select count(distinct ticker) from analytics.fct_minute_bars_daily") == [
+        (len(CONFIGURED),)
+    ]
+    assert warehouse_rows(
+        base_env, "select ticker, quarantine_reason, bar_start is not null from analytics.fct_quarantined_bars"
+    ) == [(ticker, "ohlc_inconsistent", True)]
 
 
 @pytest.mark.timescaledb

@@ -73,7 +73,8 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     assert result.exit_code == 0, result.output
     # the new session's file is due now, too: coverage counts it
     assert lines[0] == (
-        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs+, views kept "
+        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
+        "int_minute_aggs__checked int_minute_bars__by_instrument+, views kept "
         "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
     )
     assert "unit_test" not in result.output and "partitions written" in lines[1]

@@ -29,13 +29,16 @@ def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
         "source:polygon+",
         "source:reference.calendar_days+",
         "--exclude",
-        "stg_polygon__minute_aggs+",
+        "stg_polygon__minute_aggs",
+        "int_minute_aggs__checked",
+        "int_minute_bars__by_instrument+",
         "config.materialized:view",
         "--exclude-resource-type",
         "unit_test",
     ]
     assert plan.line() == (
-        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs+, views kept "
+        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
+        "int_minute_aggs__checked int_minute_bars__by_instrument+, views kept "
         "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
     )
 
@@ -63,10 +66,7 @@ def test_instruments_or_reference_data_reach_every_model_that_reads_them():
 def test_code_settings_other_builds_and_missing_marts_build_everything_with_unit_tests():
     for key in ("project", "build", "marts"):
         plan = plan_build(BUILT, {**BUILT, key: "other"})
-        assert (
-            plan.arguments == ["build"]
-            and plan.line() == f"build: the whole project ({key} changed)"
-        )
+        assert plan.arguments == ["build"] and plan.line() == f"build: the whole project ({key} changed)"
     assert plan_build(None, BUILT).line() == "build: the whole project (first build)"
     assert plan_build(BUILT, {**BUILT, "loads:global_crypto/day_aggs_v1": "1:48"}).select == ("source:polygon+",)
 

@@ -1,6 +1,7 @@
 {#-
     When each ticker of an instrument counts as the instrument: from its ticker change (or, without one, its first
-    clean bar) until the next ticker's start. A ticker reused later by another company does not count then.
+    clean day or minute bar: a pipeline may load minute files alone) until the next ticker's start. A ticker reused
+    later by another company does not count then.
 -#}
 {{ config(materialized='view') }}
 
@@ -12,13 +13,29 @@ tickers as (
 
 ),
 
+clean_bar_dates as (
+
+    select
+        ticker,
+        trade_date
+    from {{ ref('int_day_aggs__checked') }}
+    where quarantine_reason is null
+    union all
+    select
+        ticker,
+        min(trade_date) as trade_date
+    from {{ ref('int_minute_aggs__checked') }}
+    where quarantine_reason is null
+    group by ticker
+
+),
+
 first_bars as (
 
     select
         ticker,
         min(trade_date) as first_trade_date
-    from {{ ref('int_day_aggs__checked') }}
-    where quarantine_reason is null
+    from clean_bar_dates
     group by ticker
 
 ),

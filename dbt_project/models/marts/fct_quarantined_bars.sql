@@ -1,9 +1,16 @@
-{#- Every row kept out of fct_daily_bars, with the reason: one place to look. -#}
+{#- Every row kept out of fct_daily_bars and fct_minute_bars, with the reason: one place to look. -#}
 with
 
 checked as (
 
     select * from {{ ref('int_day_aggs__checked') }}
+    where quarantine_reason is not null
+
+),
+
+minute_checked as (
+
+    select * from {{ ref('int_minute_aggs__checked') }}
     where quarantine_reason is not null
 
 ),
@@ -25,6 +32,7 @@ failed_checks as (
     select
         ticker,
         trade_date,
+        cast(null as timestamp with time zone) as bar_start,
         file_date,
         source_key,
         source_etag,
@@ -43,11 +51,36 @@ failed_checks as (
 
 ),
 
+failed_minute_checks as (
+
+    select
+        ticker,
+        trade_date,
+        bar_start,
+        file_date,
+        source_key,
+        source_etag,
+        quarantine_reason,
+        cast(null as text) as detail,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        transactions,
+        cast(null as text) as raw_line,
+        cast(null as bigint) as line_number,
+        loaded_at
+    from minute_checked
+
+),
+
 unparsable as (
 
     select
         rejected.ticker,
         cast(null as date) as trade_date,
+        cast(null as timestamp with time zone) as bar_start,
         rejected.file_date,
         rejected.source_key,
         rejected.source_etag,
@@ -71,5 +104,7 @@ unparsable as (
 )
 
 select * from failed_checks
+union all
+select * from failed_minute_checks
 union all
 select * from unparsable
