@@ -174,6 +174,16 @@ def compressed_sizes(dsn: str) -> tuple[int, int] | None:
     return sizes if sizes and sizes[1] else None
 
 
+def minute_bars(target: dict[str, str]) -> int:
+    """Rows of fct_minute_bars: a build that makes none measures nothing."""
+    sql = "select count(*) from analytics.fct_minute_bars"
+    if target["TBP_TARGET"] == "postgres":
+        with psycopg.connect(target["DSN"]) as conn:
+            return conn.execute(sql).fetchone()[0]
+    with duckdb.connect(target["DUCKDB_PATH"], read_only=True) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
 def dbt_failure(output: str) -> str:
     """The error lines of dbt's summary of a failed build."""
     summary = re.sub(r"\x1b\[[0-9;]*m", "", output).split("Completed with", 1)[-1].splitlines()[1:]
@@ -250,13 +260,15 @@ def build_configured(bench: Bench, mirror: Path) -> None:
         extract = bench.extract(env, start, end)
         build, run = bench.dbt_run(env)
         failure = "" if run.returncode == 0 else f"; dbt build FAILED: {dbt_failure(run.stdout)}"
+        bars = 0 if failure else minute_bars(target)
+        failure = failure or ("" if bars else "; the build made no minute bar")
         failed[name] = bool(failure)
         report.add(
             f"12-ticker minute dbt build, {len(sessions(start, end))} sessions (land_scope configured)",
             name,
             build,
             None,
-            f"after extract {extract['seconds']:.1f}s{failure}",
+            f"after extract {extract['seconds']:.1f}s; {bars:,} minute bars{failure}",
         )
         report.check(
             f"12-ticker minute dbt build for the month < 60 s on {name}",
