@@ -93,8 +93,9 @@ def connect(cfg: PostgresConfig, autocommit: bool = False) -> psycopg.Connection
 
 def with_lineage(blocks: Iterator[bytes], suffix: bytes) -> Iterator[bytes]:
     """The CSV text in whole lines, each ended by `suffix` and a line feed (CRLF becomes LF): the header's extra
-    fields are skipped with it, and a blank line, now short of fields, is refused by COPY as before."""
-    carry = b""
+    fields are skipped with it, and a blank line, now short of fields, is refused by COPY as before. A quote in a
+    data line (a quoted field may hold a line end) raises UnparsableLines: the parser reads that file."""
+    carry, header = b"", True
     for block in blocks:
         end = block.rfind(b"\n")
         if end < 0:
@@ -104,9 +105,17 @@ def with_lineage(blocks: Iterator[bytes], suffix: bytes) -> Iterator[bytes]:
                 carry = b""
             continue
         lines, carry = carry + block[: end + 1], block[end + 1 :]
+        _refuse_quotes(lines[lines.index(b"\n") :] if header else lines)
+        header = False
         yield lines.replace(b"\r\n", b"\n").replace(b"\n", suffix + b"\n")
     if carry.strip():
+        _refuse_quotes(carry)
         yield carry.removesuffix(b"\r") + suffix + b"\n"
+
+
+def _refuse_quotes(lines: bytes) -> None:
+    if b'"' in lines:
+        raise UnparsableLines
 
 
 class _Lane:

@@ -167,3 +167,13 @@ def test_crlf_lines_and_a_last_line_without_its_end_are_copied_whole_with_their_
     ) == [(ticker, day, True, 42) for ticker in ("AAPL", "MSFT", "NVDA")]
     defaults = "select count(column_default) from information_schema.columns where table_name = 'day_aggs'"
     assert warehouse_rows(pg_env, defaults) == [(0,)]
+
+
+def test_a_quoted_field_lands_as_its_value(pg_config, pg_env, tmp_path):
+    """A quote in a data line sends the file to the parser (a quoted field may hold a line end that the raw COPY's
+    appended lineage would land inside the value)."""
+    day = date(2024, 1, 10)
+    write_day_file(tmp_path / "quoted", day, ['"AAPL"' + bar_line("AAPL", day)[4:], bar_line("MSFT", day)])
+    summary = run_extract(pg_config(TBP_SOURCE=str(tmp_path / "quoted")), RunOptions(start=day, end=day))
+    assert summary.rows_landed == 2 and summary.rows_rejected == 0
+    assert warehouse_rows(pg_env, "select ticker from landing.day_aggs order by 1") == [("AAPL",), ("MSFT",)]

@@ -8,7 +8,15 @@ import pytest
 
 from extract.errors import FileDefectError
 from extract.land.postgres import LONGEST_LINE, with_lineage
-from extract.parse import HEADER, PARSED_TABLE, REJECTS_TABLE, parse_file, read_verified, verify_file
+from extract.parse import (
+    HEADER,
+    PARSED_TABLE,
+    REJECTS_TABLE,
+    UnparsableLines,
+    parse_file,
+    read_verified,
+    verify_file,
+)
 from tests.conftest import bar_line, write_day_file
 
 SHARED_ROWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "day_aggs_2024-03-07_first_rows.csv"
@@ -151,3 +159,11 @@ def test_a_stream_without_line_feeds_is_never_held_whole():
     blocks = [b"x" * 1000] * 200
     sent = list(with_lineage(iter(blocks), b",7"))
     assert max(map(len, sent)) <= LONGEST_LINE + 1000 and b"".join(sent).startswith(b"x" * 100_000)
+
+
+def test_a_quote_in_a_data_line_sends_the_file_to_the_parser_and_a_quoted_header_does_not():
+    quoted_header = ",".join(f'"{name}"' for name in HEADER) + "\n" + LINE + "\n"
+    assert b"".join(with_lineage(iter([quoted_header.encode()]), b",7")).endswith(LINE.encode() + b",7\n")
+    for text in (",".join(HEADER) + '\n"AA\nPL",1,2,3,4,5,6,7\n', ",".join(HEADER) + '\nAAPL,1,2,3,4,5,6,"7"'):
+        with pytest.raises(UnparsableLines):
+            b"".join(with_lineage(iter([text.encode()]), b",7"))
