@@ -54,9 +54,10 @@
 
 {#-
     A refresh policy running while the build refreshes the same aggregate makes the build fail ("could not refresh
-    continuous aggregate ... due to a concurrent refresh"). So the build pauses the policies and waits for any that is
-    running before its own refreshes, and resumes them after. The bars change only in builds, so a policy paused by
-    a failed build misses nothing: the next build refreshes everything and resumes it.
+    continuous aggregate ... due to a concurrent refresh"). So the build pauses the policies that are scheduled,
+    noting them in paused_refresh_policies (committed at once, so that the scheduler starts none of them), waits for
+    any that is still running, refreshes, and resumes the ones it paused (a policy paused by hand stays paused).
+    on-run-end resumes them too, so a build that fails in between leaves none paused.
 -#}
 {% macro pause_minute_aggregate_policies(relation) %}
     {{ return(adapter.dispatch('pause_minute_aggregate_policies', 'tickerbars')(relation)) }}
@@ -68,16 +69,39 @@
 
 {% macro postgres__pause_minute_aggregate_policies(relation) %}
     {%- if execute and timescaledb_installed() %}
-    do $pause$
+    create table if not exists {{ paused_policies() }} (
+        job_id integer primary key, paused_at timestamp with time zone not null
+    );
+    insert into {{ paused_policies() }} (job_id, paused_at)
+    select job_id, now() from ({{ minute_aggregate_policies(relation) }}) as policies where scheduled
+    on conflict (job_id) do nothing;
+    select alter_job(job_id, scheduled => false) from {{ paused_policies() }}
+    {%- else %}
+    select 1
+    {%- endif %}
+{% endmacro %}
+
+{% macro wait_for_minute_aggregate_policies(relation) %}
+    {{ return(adapter.dispatch('wait_for_minute_aggregate_policies', 'tickerbars')(relation)) }}
+{% endmacro %}
+
+{% macro default__wait_for_minute_aggregate_policies(relation) %}
+    select 1
+{% endmacro %}
+
+{% macro postgres__wait_for_minute_aggregate_policies(relation) %}
+    {%- if execute and timescaledb_installed() %}
+    do $wait_for_policies$
     declare
         waiting_since timestamptz := clock_timestamp();
     begin
-        perform alter_job(job_id, scheduled => false) from ({{ minute_aggregate_policies(relation) }}) as policies;
         loop
             perform pg_stat_clear_snapshot();
             exit when not exists (
                 select from timescaledb_information.job_stats
-                where job_status = 'Running' and job_id in ({{ minute_aggregate_policies(relation) }})
+                where
+                    job_status = 'Running'
+                    and job_id in (select job_id from ({{ minute_aggregate_policies(relation) }}) as policies)
             );
             if clock_timestamp() - waiting_since > interval '{{ var("continuous_aggregate_policy_wait") }}' then
                 raise exception 'a refresh policy of the minute-bar continuous aggregates has run for over {{
@@ -87,31 +111,45 @@
             perform pg_sleep(0.2);
         end loop;
     end
-    $pause$
+    $wait_for_policies$
     {%- else %}
     select 1
     {%- endif %}
 {% endmacro %}
 
-{% macro resume_minute_aggregate_policies(relation) %}
-    {{ return(adapter.dispatch('resume_minute_aggregate_policies', 'tickerbars')(relation)) }}
+{#- Resumes the policies a build paused: after the refreshes, and on-run-end (whatever failed). -#}
+{% macro resume_minute_aggregate_policies() %}
+    {{ return(adapter.dispatch('resume_minute_aggregate_policies', 'tickerbars')()) }}
 {% endmacro %}
 
-{% macro default__resume_minute_aggregate_policies(relation) %}
+{% macro default__resume_minute_aggregate_policies() %}
     select 1
 {% endmacro %}
 
-{% macro postgres__resume_minute_aggregate_policies(relation) %}
+{% macro postgres__resume_minute_aggregate_policies() %}
     {%- if execute and timescaledb_installed() %}
-    select alter_job(job_id, scheduled => true) from ({{ minute_aggregate_policies(relation) }}) as policies
+    do $resume_policies$
+    begin
+        if to_regclass('{{ paused_policies() }}') is not null then
+            perform alter_job(paused.job_id, scheduled => true)
+            from {{ paused_policies() }} as paused
+            inner join timescaledb_information.jobs as jobs on paused.job_id = jobs.job_id;
+            delete from {{ paused_policies() }};
+        end if;
+    end
+    $resume_policies$
     {%- else %}
     select 1
     {%- endif %}
+{% endmacro %}
+
+{% macro paused_policies() %}
+    {{ return(build_log_schema() ~ '.paused_refresh_policies') }}
 {% endmacro %}
 
 {% macro minute_aggregate_policies(relation) %}
     {#- a continuous aggregate's jobs name it (not its materialized hypertable) as their hypertable -#}
-    select job_id
+    select job_id, scheduled
     from timescaledb_information.jobs
     where
         proc_name = 'policy_refresh_continuous_aggregate'

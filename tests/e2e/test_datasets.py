@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -242,12 +243,39 @@ def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equa
 def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
     """A refresh policy that runs while a build refreshes the same aggregate made the build fail ("due to a
     concurrent refresh", seen in CI): the build now waits for it. The policy is held running, its refresh window
-    registered, by a lock on the invalidation threshold it takes next, until the build fails or waits for it."""
-    [(job_id,)] = warehouse_rows(
-        env,
-        "select job_id from timescaledb_information.jobs "
-        "where hypertable_name = 'cagg_minute_bars_5m' and proc_name = 'policy_refresh_continuous_aggregate'",
+    registered, by a lock on the invalidation threshold it takes next, until the build fails or waits for it. A
+    policy paused by hand stays paused; a build that fails while it holds the policies paused leaves none paused."""
+    jobs = {
+        name: job_id
+        for name, job_id in warehouse_rows(
+            env,
+            "select hypertable_name, job_id from timescaledb_information.jobs "
+            "where proc_name = 'policy_refresh_continuous_aggregate'",
+        )
+    }
+    scheduled = (
+        "select hypertable_name from timescaledb_information.jobs "
+        "where proc_name = 'policy_refresh_continuous_aggregate' and scheduled order by 1"
     )
+    with pg_connect(env, autocommit=True) as conn:
+        conn.execute(f"select alter_job({jobs['cagg_minute_bars_1h']}, scheduled => false)")
+    build = hold_a_policy_running(
+        env, jobs["cagg_minute_bars_5m"], lambda: run_dbt(["build", "-s", "fct_minute_bars"], env)
+    )
+    assert "ERROR=0" in build.stdout
+    assert warehouse_rows(env, scheduled) == [("cagg_minute_bars_5m",), ("cagg_minute_bars_daily",)]
+
+    with pg_connect(env, autocommit=True) as conn:
+        conn.execute(f"select alter_job({jobs['cagg_minute_bars_1h']}, scheduled => true)")
+    impatient = ["build", "-s", "fct_minute_bars", "--vars", "{continuous_aggregate_policy_wait: 1 second}"]
+    build = hold_a_policy_running(env, jobs["cagg_minute_bars_5m"], lambda: run_dbt(impatient, env, check=False))
+    assert build.returncode == 1 and "has run for over 1 second" in build.stdout
+    assert warehouse_rows(env, scheduled) == [(name,) for name in sorted(jobs)]
+    assert warehouse_rows(env, "select count(*) from landing.paused_refresh_policies") == [(0,)]
+
+
+def hold_a_policy_running(env: dict[str, str], job_id: int, build: Callable[[], object]):
+    """Runs the build while the policy is held running until the build fails or waits for it."""
     running = f"select job_status from timescaledb_information.job_stats where job_id = {job_id}"
     with pg_connect(env) as blocker, ThreadPoolExecutor(1) as pool:
         blocker.execute("select from _timescaledb_catalog.continuous_aggs_invalidation_threshold for update")
@@ -257,19 +285,18 @@ def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
         while warehouse_rows(env, running) != [("Running",)]:
             assert time.monotonic() < deadline, "the refresh policy did not start"
             time.sleep(0.2)
-        build = pool.submit(run_dbt, ["build", "--select", "fct_minute_bars"], env)
-        pausing = (
+        built = pool.submit(build)
+        waiting = (
             "select count(*) from pg_stat_activity "
-            "where query like '%do $pause$%' and state = 'active' and pid <> pg_backend_pid()"
+            "where query like '%do $wait_for_policies$%' and state = 'active' and pid <> pg_backend_pid()"
         )
-        while not build.done() and warehouse_rows(env, pausing) == [(0,)]:  # the policy runs on till then
+        while not built.done() and warehouse_rows(env, waiting) == [(0,)]:  # the policy runs on till then
             assert time.monotonic() < deadline + 120, "the build neither failed nor reached its refreshes"
             time.sleep(0.2)
+        if not built.done():
+            time.sleep(2)  # the build waits on
         blocker.commit()
-        assert "ERROR=0" in build.result().stdout
-    assert warehouse_rows(env, running) == [("Scheduled",)]
-    assert warehouse_rows(
-        env,
-        "select count(*) from timescaledb_information.jobs where proc_name = 'policy_refresh_continuous_aggregate'"
-        " and scheduled",
-    ) == [(3,)]
+        result = built.result()
+    while warehouse_rows(env, running) == [("Running",)]:
+        time.sleep(0.2)
+    return result

@@ -19,10 +19,11 @@
         "{{ apply_timescale_settings(this, 'bar_start', var('minute_chunk_interval')) }}",
         "{{ create_minute_aggregates(this) }}",
         {'sql': "{{ pause_minute_aggregate_policies(this) }}", 'transaction': false},
+        {'sql': "{{ wait_for_minute_aggregate_policies(this) }}", 'transaction': false},
         {'sql': "{{ refresh_minute_aggregate(this, 'cagg_minute_bars_5m') }}", 'transaction': false},
         {'sql': "{{ refresh_minute_aggregate(this, 'cagg_minute_bars_1h') }}", 'transaction': false},
         {'sql': "{{ refresh_minute_aggregate(this, 'cagg_minute_bars_daily') }}", 'transaction': false},
-        {'sql': "{{ resume_minute_aggregate_policies(this) }}", 'transaction': false},
+        {'sql': "{{ resume_minute_aggregate_policies() }}", 'transaction': false},
     ],
 ) }}
 
