@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -41,11 +41,13 @@ DATA_SELECTORS = {
 # have nothing to build. The day models count the days whose file is due (coverage), so they are not among them.
 SESSION_BLIND_MODELS = {
     # not stg_polygon__minute_aggs+: the day chain reads the minute bars too (a ticker's first bar)
-    "minute_aggs": ("stg_polygon__minute_aggs", "int_minute_aggs__checked", "int_minute_bars__by_instrument+"),
+    "minute_aggs": (
+        "stg_polygon__minute_aggs",
+        "int_minute_aggs__checked",
+        "int_minute_aggs__first_dates",
+        "int_minute_bars__by_instrument+",
+    ),
 }
-# A view's definition depends on the project alone (no view compiles from data), so a build for new data keeps the
-# views the last build made; their tests still run.
-VIEWS = "config.materialized:view"
 # The reference tables as the models read them (instruments.updated_at says when the list last changed).
 REFERENCE_COLUMNS = {
     "instruments": "ticker, name, type, exchange, sector, active, previous_tickers",
@@ -66,25 +68,15 @@ class BuildPlan:
     def arguments(self) -> list[str]:
         if not self.select:
             return ["build"]
-        return [
-            "build",
-            "--select",
-            *self.select,
-            "--exclude",
-            *self.exclude,
-            "--exclude-resource-type",
-            "unit_test",
-        ]
+        excluded = ["--exclude", *self.exclude] if self.exclude else []
+        return ["build", "--select", *self.select, *excluded, "--exclude-resource-type", "unit_test"]
 
     def line(self) -> str:
         if self.select is None:
             return "build: nothing new since the last build, skipped"
         scope = "the whole project" if not self.select else " ".join(self.select)
-        models = [selector for selector in self.exclude if selector != VIEWS]
-        if models:
-            scope += f" except {' '.join(models)}"
-        if VIEWS in self.exclude:
-            scope += ", views kept"
+        if self.exclude:
+            scope += f" except {' '.join(self.exclude)}"
         return f"build: {scope} ({', '.join(self.changed) + ' changed' if self.changed else 'first build'})"
 
 
@@ -162,7 +154,7 @@ def plan_build(built: dict[str, str] | None, now: dict[str, str]) -> BuildPlan:
     if not kinds <= DATA_SELECTORS.keys():
         return BuildPlan(changed, ())
     select = tuple(sorted(DATA_SELECTORS[kind] for kind in kinds))
-    return BuildPlan(changed, select, (*_untouched_models(changed, kinds), VIEWS))
+    return BuildPlan(changed, select, _untouched_models(changed, kinds))
 
 
 def _untouched_models(changed: tuple[str, ...], kinds: set[str]) -> tuple[str, ...]:
@@ -230,33 +222,47 @@ def _release_adapters() -> None:
 class ProjectParse:
     """dbt imported and the project parsed in a thread while the extract lands its files, so that the build after it
     starts at once (import and parse are about 3 s of the everyday run). Started only when there are files to land:
-    a run with nothing new imports nothing. The thread changes no setting the extract reads: the configuration is
-    read before it starts."""
+    a run with nothing new imports nothing. dbt's settings are set in the calling thread when it starts (the
+    extract's threads read none of them) and put back when the `with` block ends; the parse is used only if the
+    project is still the one it read."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self._parsed: Future | None = None
+        self._project: str | None = None
+        self._settings = ExitStack()
+
+    def __enter__(self) -> ProjectParse:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._settings.close()
 
     def start(self) -> None:
-        if self._parsed is None:
+        if self._parsed is None and (Path.cwd() / "dbt_project.yml").is_file():  # else the build says what is wrong
+            self._settings.enter_context(_environment(dbt_environment(self.cfg, with_secrets=True)))
+            self._project = project_marker(self.cfg, project_dir())
             pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-parse")
-            self._parsed = pool.submit(self._parse)
+            self._parsed = pool.submit(_parse_project)
             pool.shutdown(wait=False)
 
-    def _parse(self):
-        from dbt.cli.main import dbtRunner
-
-        with _environment(dbt_environment(self.cfg, with_secrets=True)):
-            result = dbtRunner().invoke(["parse", "--no-write-json", "--quiet"])
-        return result.result if result.success else None
-
-    def manifest(self):
-        """The parsed project, or None (not started, or the parse failed: the build parses again and says why)."""
+    def manifest(self, project: str):
+        """The parsed project if `project` (the marker of the project now) is the one it parsed, else None (also when
+        not started or the parse failed: the build parses again and says why)."""
+        if self._parsed is None or project != self._project:
+            return None
         try:
-            return self._parsed.result() if self._parsed else None
+            return self._parsed.result()
         except Exception as exc:  # only time is lost: the build's own parse reports what is wrong
             log.debug("dbt parse beside the extract failed: %s", exc)
             return None
+
+
+def _parse_project():
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(["parse", "--no-write-json", "--quiet"])
+    return result.result if result.success else None
 
 
 def run_dbt_here(cfg: Config, arguments: list[str], manifest=None) -> None:
@@ -289,7 +295,7 @@ def build_and_publish(cfg: Config, echo: Callable[[str], None], parse: ProjectPa
         published = stored_markers(warehouse, "published")
     echo(plan.line())
     if plan.select is not None:
-        run_dbt_here(cfg, plan.arguments, parse.manifest() if parse else None)
+        run_dbt_here(cfg, plan.arguments, parse.manifest(markers["project"]) if parse else None)
         with open_warehouse(cfg) as warehouse:
             markers.update(build_markers(warehouse, cfg))
             store_markers(warehouse, "built", markers)

@@ -144,17 +144,17 @@ def update(start, end, tickers, group, dry_run, workers, config_dir, target, env
     from extract.orchestration import daily_reference
 
     cfg = _config(config_dir, target, environment)
-    parse = ProjectParse(cfg)
-    summary = _extract(start, end, tickers, group, dry_run, workers, cfg, before_loading=parse.start)
-    if dry_run:
-        return
-    code = summary.exit_code
-    try:
-        daily_reference(cfg)
-    except PipelineError as exc:
-        click.echo(f"reference: {exc}", err=True)
-        code = code or exc.exit_code
-    build_and_publish(cfg, click.echo, parse)
+    with ProjectParse(cfg) as parse:
+        summary = _extract(start, end, tickers, group, dry_run, workers, cfg, before_loading=parse.start)
+        if dry_run:
+            return
+        code = summary.exit_code
+        try:
+            daily_reference(cfg)
+        except PipelineError as exc:
+            click.echo(f"reference: {exc}", err=True)
+            code = code or exc.exit_code
+        build_and_publish(cfg, click.echo, parse)
     sys.exit(code)
 
 

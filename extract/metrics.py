@@ -24,6 +24,7 @@ QUARANTINE_REASONS = (
     "negative_volume",
     "ohlc_inconsistent",
     "unparsable",
+    "not_a_session",
 )
 LAST_RUN = (
     "select started_at, finished_at, outcome, duration_seconds, files_listed, files_loaded, files_skipped, "
@@ -154,7 +155,7 @@ def _quarantine_sql(schema: str) -> str:
 
 
 def _quarantine(metrics: Metrics, rows: list[tuple]) -> None:
-    family = metrics.family("quarantined_rows", "Rows kept out of fct_daily_bars, by reason.")
+    family = metrics.family("quarantined_rows", "Rows kept out of fct_daily_bars and fct_minute_bars, by reason.")
     counts = {reason: 0 for reason in QUARANTINE_REASONS} | dict(rows)
     for reason, count in counts.items():
         family.add(count, reason=reason)

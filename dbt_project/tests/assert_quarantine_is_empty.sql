@@ -1,4 +1,4 @@
-{#- Warns with the number of rows in quarantine; they are kept out of fct_daily_bars, not lost. -#}
+{#- Warns with the number of rows in quarantine; they are kept out of the bar marts, not lost. -#}
 {{ config(severity='warn') }}
 
 select

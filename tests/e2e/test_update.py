@@ -74,7 +74,7 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     # the new session's file is due now, too: coverage counts it
     assert lines[0] == (
         "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
-        "int_minute_aggs__checked int_minute_bars__by_instrument+, views kept "
+        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ "
         "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
     )
     assert "unit_test" not in result.output and "partitions written" in lines[1]
@@ -98,7 +98,7 @@ def test_a_changed_setting_or_a_build_by_other_hands_builds_the_whole_project(up
     listed["instruments"] = [i for i in listed["instruments"] if i["ticker"] != "XOM"]
     instruments.write_text(yaml.safe_dump(listed))
     result, lines = update_on_duckdb(TBP_LOOKBACK_DAYS="20")
-    assert lines[0] == "build: source:reference.instruments+, views kept (instruments changed)", result.output
+    assert lines[0] == "build: source:reference.instruments+ (instruments changed)", result.output
     xom = "select count(*) from analytics.fct_daily_bars where ticker = 'XOM'"
     assert warehouse_rows(update_on_duckdb.env, xom) == [(0,)]
 

@@ -1,6 +1,9 @@
 """What `tbp-extract update` builds for each kind of change since the last good build."""
 
-from extract.build import VIEWS, BuildPlan, plan_build
+import os
+
+from extract.build import BuildPlan, ProjectParse, plan_build, project_marker
+from tests.conftest import REPO
 
 BUILT = {
     "project": "p1",
@@ -31,14 +34,14 @@ def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
         "--exclude",
         "stg_polygon__minute_aggs",
         "int_minute_aggs__checked",
+        "int_minute_aggs__first_dates",
         "int_minute_bars__by_instrument+",
-        "config.materialized:view",
         "--exclude-resource-type",
         "unit_test",
     ]
     assert plan.line() == (
         "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
-        "int_minute_aggs__checked int_minute_bars__by_instrument+, views kept "
+        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ "
         "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
     )
 
@@ -49,8 +52,6 @@ def test_a_new_minute_file_builds_the_minute_models_too():
         "build",
         "--select",
         "source:polygon+",
-        "--exclude",
-        "config.materialized:view",
         "--exclude-resource-type",
         "unit_test",
     ]
@@ -59,7 +60,7 @@ def test_a_new_minute_file_builds_the_minute_models_too():
 def test_instruments_or_reference_data_reach_every_model_that_reads_them():
     now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "instruments": "i2"}
     plan = plan_build(BUILT, now)
-    assert plan.select == ("source:polygon+", "source:reference.instruments+") and plan.exclude == (VIEWS,)
+    assert plan.select == ("source:polygon+", "source:reference.instruments+") and plan.exclude == ()
     assert plan_build(BUILT, {**BUILT, "reference_fetches": "1:1"}).select == ("source:massive+",)
 
 
@@ -73,4 +74,18 @@ def test_code_settings_other_builds_and_missing_marts_build_everything_with_unit
 
 def test_loads_of_a_dataset_this_version_does_not_know_leave_no_model_out():
     plan = plan_build(BUILT, {**BUILT, "loads:someone/else_v1": "1:48"})
-    assert plan.select == ("source:polygon+",) and plan.exclude == (VIEWS,)
+    assert plan.select == ("source:polygon+",) and plan.exclude == ()
+
+
+def test_a_parse_beside_the_extract_serves_only_the_project_it_read(make_config, monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("TBP_LOOKBACK_DAYS", raising=False)
+    cfg = make_config()
+    with ProjectParse(cfg) as parse:
+        assert parse.manifest(project_marker(cfg, REPO)) is None  # not started: nothing to land
+        parse.start()
+        assert os.environ["TBP_LOOKBACK_DAYS"] == str(cfg.pipeline.lookback_days)  # dbt's settings, set here
+        manifest = parse.manifest(project_marker(cfg, REPO))
+        assert "model.tickerbars.fct_daily_bars" in manifest.nodes
+        assert parse.manifest("a project changed while the extract ran") is None
+    assert "TBP_LOOKBACK_DAYS" not in os.environ

@@ -23,10 +23,8 @@ clean_bar_dates as (
     union all
     select
         ticker,
-        min(trade_date) as trade_date
-    from {{ ref('int_minute_aggs__checked') }}
-    where quarantine_reason is null
-    group by ticker
+        first_trade_date as trade_date
+    from {{ ref('int_minute_aggs__first_dates') }}
 
 ),
 

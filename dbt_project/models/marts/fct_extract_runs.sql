@@ -33,6 +33,12 @@ quarantine as (
     union all
     select
         run_id,
+        quarantine_reason
+    from {{ ref('int_minute_aggs__checked') }}
+    where quarantine_reason is not null
+    union all
+    select
+        run_id,
         'unparsable' as quarantine_reason
     from {{ ref('stg_polygon__rejected_rows') }}
 
