@@ -1,19 +1,13 @@
-{#- Every row kept out of fct_daily_bars and fct_minute_bars, with the reason: one place to look. -#}
+{#-
+    Every row kept out of fct_daily_bars and fct_minute_bars, with the reason: one place to look. The checked bars of
+    each resolution, with the start of a minute bar (day bars have none).
+-#}
+{%- set checked_bars = {
+    'int_day_aggs__checked': 'cast(null as timestamp with time zone)',
+    'int_minute_aggs__checked': 'cast(bar_start as timestamp with time zone)',
+} %}
+
 with
-
-checked as (
-
-    select * from {{ ref('int_day_aggs__checked') }}
-    where quarantine_reason is not null
-
-),
-
-minute_checked as (
-
-    select * from {{ ref('int_minute_aggs__checked') }}
-    where quarantine_reason is not null
-
-),
 
 rejected as (
 
@@ -29,49 +23,31 @@ current_versions as (
 
 failed_checks as (
 
-    select
-        ticker,
-        trade_date,
-        cast(null as timestamp with time zone) as bar_start,
-        file_date,
-        source_key,
-        source_etag,
-        quarantine_reason,
-        cast(null as text) as detail,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        transactions,
-        cast(null as text) as raw_line,
-        cast(null as bigint) as line_number,
-        loaded_at
-    from checked
-
-),
-
-failed_minute_checks as (
-
-    select
-        ticker,
-        trade_date,
-        bar_start,
-        file_date,
-        source_key,
-        source_etag,
-        quarantine_reason,
-        cast(null as text) as detail,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        transactions,
-        cast(null as text) as raw_line,
-        cast(null as bigint) as line_number,
-        loaded_at
-    from minute_checked
+    {%- for checked, bar_start in checked_bars.items() %}
+        select
+            ticker,
+            trade_date,
+            {{ bar_start }} as bar_start,
+            file_date,
+            source_key,
+            source_etag,
+            quarantine_reason,
+            cast(null as text) as detail,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            transactions,
+            cast(null as text) as raw_line,
+            cast(null as bigint) as line_number,
+            loaded_at
+        from {{ ref(checked) }}
+        where quarantine_reason is not null
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 
 ),
 
@@ -104,7 +80,5 @@ unparsable as (
 )
 
 select * from failed_checks
-union all
-select * from failed_minute_checks
 union all
 select * from unparsable
