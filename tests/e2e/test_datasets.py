@@ -172,6 +172,8 @@ def test_minute_files_alone_build_minute_bars(base_env, make_config, every_datas
     assert warehouse_rows(
         base_env, "select ticker, quarantine_reason, bar_start is not null from analytics.fct_quarantined_bars"
     ) == [(ticker, "ohlc_inconsistent", True)]
+    runs = "select sum(quarantined_rows), sum(quarantined_ohlc_inconsistent) from analytics.fct_extract_runs"
+    assert warehouse_rows(base_env, runs) == [(1, 1)]
 
 
 @pytest.mark.timescaledb

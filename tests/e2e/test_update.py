@@ -3,6 +3,7 @@ the same process), then the lake; a run with nothing new builds and publishes no
 
 import shutil
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -79,6 +80,8 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     )
     assert "unit_test" not in result.output and "partitions written" in lines[1]
     assert facts(update.env) == 12 * 42
+    target = Path(update.env["DBT_TARGET_PATH"])
+    assert not (target / "run_results.json").exists() and not (target / "manifest.json").exists()
     lake = pl.scan_parquet(f"{update.env['TBP_LAKE']}/fct_daily_bars/**/*.parquet", hive_partitioning=True)
     assert lake.filter(pl.col("trade_date") == NEXT_SESSION).collect().height == 12
 
