@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from isal import isal_zlib
 
 from extract.errors import FileDefectError
 
@@ -26,10 +27,13 @@ COLUMN_TYPES = {
 }
 PARSED_TABLE = "parsed_day_file"
 PARQUET_OPTIONS = "format parquet, compression zstd"
-GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip member, its trailer (CRC-32, length) checked by zlib
+GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip member, its trailer (CRC-32, length) checked by the inflater
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 << 10  # enough for the header and the first data lines
 REJECTS_TABLE = "parsed_day_file_rejects"
+# DuckDB's reader takes 32 MB buffers by default: two minute files landing side by side then exceed a 128 MB memory
+# cap, and each is landed again alone. With 8 MB they fit, no slower (measured on full-market minute files).
+CSV_BUFFER_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def read_verified(path: Path, key: str, header: tuple[str, ...] = HEADER) -> Ite
                 _check_head(b"".join(held)[:HEAD_BYTES], key, header)
                 yield from held
                 held = None
-    except zlib.error as exc:
+    except (zlib.error, isal_zlib.error) as exc:
         raise FileDefectError(f"{key}: not a whole gzip file ({exc}); it is fetched again next run") from None
     except OSError as exc:
         raise FileDefectError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
@@ -78,8 +82,9 @@ def read_verified(path: Path, key: str, header: tuple[str, ...] = HEADER) -> Ite
 
 
 def _inflate(path: Path) -> Iterator[bytes]:
-    """The text of every gzip member of the file in turn; zlib.error when a member is damaged or cut short."""
-    inflater, padding = zlib.decompressobj(GZIP_WBITS), False
+    """The text of every gzip member of the file in turn; zlib.error or isal_zlib.error when a member is damaged
+    or cut short. ISA-L, not zlib: 3x faster on the flat files (0.15 s against 0.42 s a full-market minute file)."""
+    inflater, padding = isal_zlib.decompressobj(GZIP_WBITS), False
     with path.open("rb") as stream:
         while block := stream.read(1 << 20):
             while block and not padding:
@@ -87,7 +92,7 @@ def _inflate(path: Path) -> Iterator[bytes]:
                 block = inflater.unused_data
                 if inflater.eof and block:
                     padding = not block.startswith(GZIP_MAGIC)
-                    inflater = inflater if padding else zlib.decompressobj(GZIP_WBITS)
+                    inflater = inflater if padding else isal_zlib.decompressobj(GZIP_WBITS)
             if padding and block.strip(b"\0"):
                 raise zlib.error("bytes after the last gzip member")
     if not inflater.eof:
@@ -123,7 +128,7 @@ def read_csv_sql(keep_rejects: bool = True, header: tuple[str, ...] = HEADER, fi
     )
     return (
         f"read_csv(?, columns = {columns}, header = true, auto_detect = false, delim = ',', quote = '\"', "
-        f"compression = 'gzip'{rejects}{', filename = true' if filename else ''})"
+        f"compression = 'gzip', buffer_size = {CSV_BUFFER_BYTES}{rejects}{', filename = true' if filename else ''})"
     )
 
 

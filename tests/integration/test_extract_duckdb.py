@@ -204,8 +204,8 @@ def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_ru
         write_big_day_file(mirror, day, 1_000_000)
     small = date(2024, 12, 4)
     write_day_file(mirror, small, [bar_line("AAPL", small)])
-    # Two of these files beside each other do not fit in 96 MB; each alone does.
-    cfg = make_config(TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="96MB")
+    # Two of these files beside each other do not fit in 48 MB; each alone does (8 MB read buffers).
+    cfg = make_config(TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="48MB")
     summary = run_extract(cfg, RunOptions(start=big[0], end=small))
     assert summary.exit_code == 0 and summary.files_loaded == 3 and summary.landed_alone >= 1
     assert "landed again alone" in "\n".join(summary.lines())
@@ -213,11 +213,11 @@ def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_ru
     assert query(cfg, LOADS_NOT_MATCHING_THEIR_ROWS) == []
     # Under a cap too small even alone, the file fails alone: the others land, the run goes on (exit 1, not 3).
     tight = make_config(
-        TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="64MB", DUCKDB_PATH=str(tmp_path / "tight.duckdb")
+        TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="24MB", DUCKDB_PATH=str(tmp_path / "tight.duckdb")
     )
     summary = run_extract(tight, RunOptions(start=big[0], end=small))
     assert summary.exit_code == 1 and summary.files_loaded == 1
-    assert all("memory cap (64MB" in message and "alone too" in message for message in summary.failed.values())
+    assert all("memory cap (24MB" in message and "alone too" in message for message in summary.failed.values())
     assert query(tight, "select count(*) from landing.day_aggs") == [(1,)]
 
 
