@@ -72,7 +72,7 @@ def month_windows(start: date, end: date) -> list[tuple[date, date]]:
 
 def prefetch(cfg: Config, start: date, end: date, source: Source | None = None) -> int:
     """Download [start, end] into the shared cache without the warehouse, so many workers share the download."""
-    source = source or make_source(cfg.source, cfg.s3)
+    source = source or make_source(cfg.source, cfg.s3, cfg.pipeline.cache_dir)
     listing = [remote for dataset in cfg.pipeline.datasets for remote in source.list_files(start, end, dataset).files]
 
     def fetch(remote) -> bool:

@@ -148,13 +148,14 @@ def open_warehouse(cfg: Config, read_only: bool = False):
 def run_extract(
     cfg: Config, options: RunOptions, source: Source | None = None, before_loading: Callable[[], None] | None = None
 ) -> RunSummary:
-    """The run; before_loading is called once the plan has files to land, before the first is fetched."""
+    """The run; before_loading is called as soon as the plan has files to land, before the first is fetched (the
+    everyday run starts dbt's parse then, beside the rest of the extract)."""
     start = options.start or cfg.pipeline.start_date
     end = options.end or today_in_new_york()
     if start > end:
         raise ConfigError(f"start date {start} is after end date {end}")
     scopes = {d.name: resolve_tickers(cfg, options.tickers, options.group, d) for d in cfg.pipeline.datasets}
-    source = source or make_source(cfg.source, cfg.s3)
+    source = source or make_source(cfg.source, cfg.s3, cfg.pipeline.cache_dir)
     started = time.monotonic()
     summary = RunSummary(
         run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
@@ -173,17 +174,11 @@ def run_extract(
                 warehouse.ensure_schema()
                 for run_id in warehouse.abandon_stale_runs():
                     log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
-                warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
-                warehouse.write_datasets(cfg.pipeline.datasets)
-                first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
-                due_through = min(end, files_due_through(datetime.now(UTC)))
-                calendars = {"XNYS", *(d.calendar for d in cfg.pipeline.datasets)}
-                warehouse.write_calendar_days(
-                    {calendar: trading_days(calendar, first, last) for calendar in calendars},
-                    early_closes(first, last),
-                    due_through,
-                )
             plan = _plan(listings, warehouse.manifest(), scopes, (start, end))
+            if not options.dry_run:
+                if plan.loads and before_loading:
+                    before_loading()
+                _write_configuration(cfg, warehouse, start, end)
             summary.already_loaded, summary.planned = plan.already_loaded, plan.by_reason()
             summary.warnings = (
                 [
@@ -215,8 +210,6 @@ def run_extract(
                 return summary
             run = RunRecord(summary.run_id, datetime.now(UTC), cfg.target, source.description)
             warehouse.record_run(run)
-            if plan.loads and before_loading:
-                before_loading()
             try:
                 _load_all(cfg, options, source, warehouse, plan, summary, stop)
                 if stop.signum:
@@ -232,6 +225,19 @@ def run_extract(
             summary.seconds = time.monotonic() - started
             _finish_run(warehouse, run, summary, summary.outcome)
     return summary
+
+
+def _write_configuration(cfg: Config, warehouse, start: date, end: date) -> None:
+    """The instruments, datasets and calendar days as this run sees them, for the models to read."""
+    warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
+    warehouse.write_datasets(cfg.pipeline.datasets)
+    first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
+    calendars = {"XNYS", *(d.calendar for d in cfg.pipeline.datasets)}
+    warehouse.write_calendar_days(
+        {calendar: trading_days(calendar, first, last) for calendar in calendars},
+        early_closes(first, last),
+        min(end, files_due_through(datetime.now(UTC))),
+    )
 
 
 def _plan(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import json
+import logging
 import os
 import random
 import re
@@ -24,10 +27,12 @@ from extract.config import S3Config
 from extract.datasets import DEFAULT_DATASET, Dataset, registry
 from extract.errors import CacheError, ConfigError, FileDefectError, FileGoneError, NotInPlanError, SourceError
 
+log = logging.getLogger("extract")
 DAY_FILE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{4})-(\d{2})-(\d{2})\.csv\.gz$")
 # A single-part upload's ETag is the MD5 of its bytes; a multipart one has a "-N" suffix and is not.
 SINGLE_PART_ETAG = re.compile(r"[0-9a-fA-F]{32}")
 DATE_IN_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+LOCAL_DIGESTS = "local-mirror-md5.json"
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 
 
@@ -190,9 +195,10 @@ class LocalMirror:
 
     downloaded = 0  # files are read in place
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, digests: Path | None = None) -> None:
         self.root = Path(root)
         self.description = f"local mirror {self.root}"
+        self.digests = DigestCache(digests)
 
     def _base(self, dataset: str) -> Path | None:
         nested = self.root / dataset
@@ -210,6 +216,7 @@ class LocalMirror:
         loose = ((f"{dataset.name}/{path.name}", "", path.stat().st_size) for path in top if path.is_file())
         listed = itertools.chain(loose, self._listed(base, dataset.name, start, end))
         listing = sort_listing(listed, dataset.name, start, end, dataset.name)
+        self.digests.save()
         listing.refused += stray_folders((path.name for path in top if path.is_dir()), dataset.name)
         return listing
 
@@ -222,7 +229,7 @@ class LocalMirror:
                 day = date_from_key(key)
                 # Only day files within the range are read for their ETag; the rest are named, not read.
                 listed = day is not None and start <= day <= end and key == day_file_key(prefix, day)
-                yield key, _md5(path) if listed else "", path.stat().st_size
+                yield key, self.digests.md5(path) if listed else "", path.stat().st_size
 
     def fetch(self, remote: RemoteFile, cache_dir: Path) -> Path:
         base = self._base(remote.dataset)
@@ -242,6 +249,44 @@ def _md5(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class DigestCache:
+    """A local mirror file's MD5 (its ETag), read again only when its size or modification time changed, as rsync
+    and make judge a change: every run lists the whole range, and hashing five years of minute files each time
+    would take minutes (five years of day files: 0.7 s). Kept as JSON in the download cache; without one, or when
+    it cannot be read or written, every file is hashed."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._known: dict[str, list] = {}
+        self._changed = False
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._known = json.loads(path.read_text())
+
+    def md5(self, file: Path) -> str:
+        found = file.stat()
+        name, stamp = str(file.resolve()), [found.st_size, found.st_mtime_ns]
+        known = self._known.get(name)
+        if isinstance(known, list) and known[:2] == stamp and isinstance(known[-1], str):
+            return known[-1]
+        digest = _md5(file)
+        self._known[name] = [*stamp, digest]
+        self._changed = True
+        return digest
+
+    def save(self) -> None:
+        if self.path is None or not self._changed:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            partial.write_text(json.dumps(self._known))
+            os.replace(partial, self.path)
+            self._changed = False
+        except OSError as exc:
+            log.debug("cannot keep the local mirror's digests in %s: %s", self.path, exc)
 
 
 class S3Bucket:
@@ -374,12 +419,13 @@ def _classify(key: str, exc: ClientError) -> Exception:
     return SourceError(f"{key}: {_describe(exc)}")
 
 
-def make_source(spec: str, cfg: S3Config) -> Source:
-    """TBP_SOURCE: s3://bucket[/folder above the dataset folders], a local folder, or empty for s3.yml's bucket."""
+def make_source(spec: str, cfg: S3Config, cache_dir: Path | None = None) -> Source:
+    """TBP_SOURCE: s3://bucket[/folder above the dataset folders], a local folder, or empty for s3.yml's bucket.
+    A local mirror keeps its files' digests in cache_dir."""
     if not spec or spec.startswith("s3://"):
         bucket, _, prefix = spec.removeprefix("s3://").partition("/")
         return S3Bucket(s3_client(cfg), bucket or cfg.bucket, prefix or cfg.prefix)
     root = Path(spec)
     if not root.is_dir():
         raise SourceError(f"source folder '{spec}' does not exist")
-    return LocalMirror(root)
+    return LocalMirror(root, cache_dir / LOCAL_DIGESTS if cache_dir else None)

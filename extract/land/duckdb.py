@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -40,6 +41,19 @@ def _first_line(exc: Exception) -> str:
 
 WAY_OUT = "move it away and run the extract again (downloads stay cached), then dbt build --full-refresh"
 DISK_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
+ROWS_A_STATEMENT = 500
+
+
+def _statements(sql: str, rows: list[list]) -> Iterator[tuple[str, list]]:
+    """The statement once for each row of parameters; an insert's rows go ROWS_A_STATEMENT to one statement instead,
+    since DuckDB's executemany runs one statement a row (1,740 calendar days: 0.23 s one by one, 0.04 s so)."""
+    head, values, group = sql.partition(" values ")
+    if not values:
+        yield from ((sql, row) for row in rows)
+        return
+    for first in range(0, len(rows), ROWS_A_STATEMENT):
+        chunk = rows[first : first + ROWS_A_STATEMENT]
+        yield f"{head} values {', '.join([group] * len(chunk))}", [value for row in chunk for value in row]
 
 
 def _rollback(conn) -> None:
@@ -191,10 +205,11 @@ class DuckDBWarehouse(Warehouse):
             if sum(rows.values()) != inserted or (files[0][1].every_row and len(rows) < len(files)):
                 # rows of another load in the id range, or a file whose rows found no lineage: one at a time instead
                 raise WarehouseError(f"{len(files)} files landing together do not add up to their rows")
-            lane.executemany(
+            for statement, params in _statements(
                 f"insert into {self.schema}.load_manifest ({MANIFEST_COLUMNS}) values ({', '.join('?' * 11)})",
                 [manifest_values(load, lineage, rows.get(lineage.load_id, 0), 0) for _path, load, lineage in files],
-            )
+            ):
+                lane.execute(statement, params)
             return [LandResult(rows=rows.get(lineage.load_id, 0), rejected=0) for lineage in lineages]
 
         return self._in_transaction(lane, lineages[0], write, strict=True)
@@ -270,8 +285,8 @@ class DuckDBWarehouse(Warehouse):
         try:
             self.conn.execute("begin transaction")
             for sql, rows in statements:
-                if rows:
-                    self.conn.executemany(sql, rows)
+                for statement, params in _statements(sql, rows):
+                    self.conn.execute(statement, params)
             self.conn.execute("commit")
         except duckdb.Error as exc:
             _rollback(self.conn)

@@ -1,6 +1,6 @@
 """The extractor against a real DuckDB file and a local mirror."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
@@ -48,6 +48,21 @@ def test_a_backfill_lands_every_row_once_with_lineage(make_config, small_mirror)
     assert query(cfg, LOADS_NOT_MATCHING_THEIR_ROWS) == []
     assert query(cfg, "select count(*) from landing.instruments") == [(12,)]
     assert query(cfg, "select outcome, files_loaded from landing.extract_runs") == [("success", 41)]
+
+
+def test_rows_written_together_all_land_however_many_statements_they_take(tmp_path):
+    """DuckDB inserts go 500 rows to a statement: 1,201 rows take three, in the one transaction."""
+    rows = [["XNYS", date(2020, 1, 1) + timedelta(days=n), n % 7 == 0, True] for n in range(1201)]
+    with DuckDBWarehouse(tmp_path / "w.duckdb", "landing") as warehouse:
+        warehouse.ensure_schema()
+        warehouse.write_together(
+            [
+                ("delete from landing.calendar_days", [[]]),
+                ("insert into landing.calendar_days values (?, ?, ?, ?)", rows),
+            ]
+        )
+        found = warehouse.execute("select * from landing.calendar_days order by session_date")
+    assert [list(row) for row in found] == rows
 
 
 def test_sessions_are_due_through_the_runs_end_or_the_last_file_due_by_now(make_config, small_mirror):

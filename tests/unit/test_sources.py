@@ -1,3 +1,5 @@
+import hashlib
+import json
 from datetime import date
 
 import pytest
@@ -49,6 +51,29 @@ def test_a_mirror_of_the_prefix_folder_itself_gives_the_same_keys(tmp_path):
     nested = LocalMirror(tmp_path).list_files(date(2024, 1, 1), date(2024, 12, 31))
     flat = LocalMirror(tmp_path / PREFIX).list_files(date(2024, 1, 1), date(2024, 12, 31))
     assert nested == flat
+
+
+def test_a_mirror_hashes_a_file_again_only_when_its_size_or_time_changed(tmp_path):
+    day = date(2024, 3, 7)
+    path = write_day_file(tmp_path / "mirror", day, [bar_line("AAPL", day)])
+    digests = tmp_path / "cache" / "local-mirror-md5.json"
+    [first] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
+    assert (
+        json.loads(digests.read_text())[str(path.resolve())][-1]
+        == first.etag
+        == hashlib.md5(path.read_bytes()).hexdigest()
+    )
+    # Same size and time: the kept digest is taken without reading the file (here, one planted to tell).
+    stamp = path.stat()
+    digests.write_text(json.dumps({str(path.resolve()): [stamp.st_size, stamp.st_mtime_ns, "f" * 32]}))
+    [kept] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
+    assert kept.etag == "f" * 32
+    write_day_file(tmp_path / "mirror", day, [bar_line("AAPL", day), bar_line("MSFT", day)])  # re-published
+    [again] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
+    assert again.etag == hashlib.md5(path.read_bytes()).hexdigest() != first.etag
+    digests.write_text("{not json")  # a damaged cache is hashed past, and replaced
+    assert LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files == [again]
+    assert json.loads(digests.read_text())[str(path.resolve())][-1] == again.etag
 
 
 def test_a_file_removed_after_listing_is_reported_gone(tmp_path):
