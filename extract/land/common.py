@@ -387,7 +387,8 @@ class Warehouse:
         whole first: all of them land, or none does and this raises (the caller then lands each alone). Fewer
         commits and one read of many files, where the backend can (batch_files > 1)."""
         for path, load, lineage in files:
-            verify_file(path, lineage.source_key, dataset_of(load).columns)
+            if not self._verifies_as_it_reads(load):
+                verify_file(path, lineage.source_key, dataset_of(load).columns)
         with self._borrowed_lane() as lane:
             return self._land_batch(lane, files)
 
@@ -396,8 +397,8 @@ class Warehouse:
         raise NotImplementedError
 
     def _verifies_as_it_reads(self, load: FileLoad) -> bool:
-        """Whether the strict read checks the file as verify_file would (read_verified) inside its transaction, so
-        the file is inflated once, not twice."""
+        """Whether the strict read (and the batch's) checks the file as verify_file would (read_verified) before it
+        commits, so the file is inflated once, not twice."""
         return False
 
     def _land_strict(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:

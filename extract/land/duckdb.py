@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 from filelock import FileLock, Timeout
 
+from extract.datasets import Dataset
 from extract.errors import DamagedWarehouseError, LockTimeoutError, MemoryCapError, WarehouseError
 from extract.land.common import (
     FILL_DATASETS_SQL,
@@ -27,7 +30,15 @@ from extract.land.common import (
     manifest_values,
     ticker_filter,
 )
-from extract.parse import PARQUET_OPTIONS, PARSED_TABLE, REJECTS_TABLE, UnparsableLines, file_error, read_csv_sql
+from extract.parse import (
+    PARQUET_OPTIONS,
+    PARSED_TABLE,
+    REJECTS_TABLE,
+    UnparsableLines,
+    file_error,
+    inflate_verified,
+    read_csv_sql,
+)
 from extract.plan import FileLoad, ManifestEntry
 
 # Measured on 5 years of full-market files: a 32 MB checkpoint threshold and a 128 MB memory cap (database.yml's
@@ -54,6 +65,11 @@ def _statements(sql: str, rows: list[list]) -> Iterator[tuple[str, list]]:
     for first in range(0, len(rows), ROWS_A_STATEMENT):
         chunk = rows[first : first + ROWS_A_STATEMENT]
         yield f"{head} values {', '.join([group] * len(chunk))}", [value for row in chunk for value in row]
+
+
+def read_text_sql(dataset: Dataset, filename: bool = False) -> str:
+    """A strict read of the text inflate_verified wrote."""
+    return read_csv_sql(False, dataset.columns, filename=filename, compression="none")
 
 
 def _rollback(conn) -> None:
@@ -88,6 +104,7 @@ class DuckDBWarehouse(Warehouse):
         self.lock_timeout_seconds = lock_timeout_seconds
         self.description = f"duckdb {self.path}"
         self._lock: FileLock | None = None
+        self._scratch: Path | None = None  # the files' text while they land
 
     def open(self) -> DuckDBWarehouse:
         if self.read_only:
@@ -108,6 +125,7 @@ class DuckDBWarehouse(Warehouse):
             raise
         for _ in range(self.lanes):
             self._add_lane(self._conn.cursor())
+        self._scratch = Path(tempfile.mkdtemp(prefix="tbp-land-"))
         return self
 
     def _connect(self, database: str, **options) -> duckdb.DuckDBPyConnection:
@@ -142,6 +160,9 @@ class DuckDBWarehouse(Warehouse):
             raise self._error(exc) from None
         finally:
             self._conn = None
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+                self._scratch = None
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -167,31 +188,50 @@ class DuckDBWarehouse(Warehouse):
     def _parser(self, lane):
         return lane
 
+    def _verifies_as_it_reads(self, load: FileLoad) -> bool:
+        return True  # each file is read from the text inflate_verified wrote
+
+    @contextlib.contextmanager
+    def _inflated(self, path: Path, load: FileLoad, lineage: Lineage) -> Iterator[Path]:
+        """The file's text, checked whole, in a scratch file for as long as the block runs."""
+        text = self._scratch / f"{lineage.load_id}.csv"
+        try:
+            inflate_verified(path, lineage.source_key, text, dataset_of(load).columns)
+            yield text
+        finally:
+            text.unlink(missing_ok=True)
+
     def _land_strict(self, lane, path: Path, load: FileLoad, lineage: Lineage) -> LandResult:
-        return self._in_transaction(
-            lane,
-            lineage,
-            lambda: self._insert(lane, load, lineage, read_csv_sql(False, dataset_of(load).columns), [str(path)]),
-            strict=True,
-        )
+        with self._inflated(path, load, lineage) as text:
+            return self._in_transaction(
+                lane,
+                lineage,
+                lambda: self._insert(lane, load, lineage, read_text_sql(dataset_of(load)), [str(text)]),
+                strict=True,
+            )
 
     def _land_batch(self, lane, files: list[tuple[Path, FileLoad, Lineage]]) -> list[LandResult]:
-        """One read of every file; each row takes its file's lineage by the path it came from."""
-        dataset = dataset_of(files[0][1])
-        predicate, filter_params = ticker_filter(files[0][1])
-        lineages = [lineage for _path, _load, lineage in files]
+        """One read of every file's text; each row takes its file's lineage by the path it came from."""
+        with contextlib.ExitStack() as texts:
+            inflated = [(texts.enter_context(self._inflated(*file)), file[2]) for file in files]
+            return self._land_texts(lane, [load for _path, load, _lineage in files], inflated)
+
+    def _land_texts(self, lane, loads: list[FileLoad], texts: list[tuple[Path, Lineage]]) -> list[LandResult]:
+        dataset = dataset_of(loads[0])
+        predicate, filter_params = ticker_filter(loads[0])
+        lineages = [lineage for _text, lineage in texts]
         first, last = lineages[0].load_id, lineages[-1].load_id
 
         def write() -> list[LandResult]:
             inserted = lane.execute(
                 f"insert into {self.schema}.{dataset.landing_table} ({insert_columns(dataset)}) "
                 "select r.* exclude (filename), f.load_id, f.file_date "
-                f"from {read_csv_sql(False, dataset.columns, filename=True)} r "
-                f"join (values {', '.join(['(?, ?::bigint, ?::date)'] * len(files))}) f (filename, load_id, file_date) "
+                f"from {read_text_sql(dataset, filename=True)} r "
+                f"join (values {', '.join(['(?, ?::bigint, ?::date)'] * len(texts))}) f (filename, load_id, file_date) "
                 f"using (filename) where {predicate}",
                 [
-                    [str(path) for path, _load, _lineage in files],
-                    *(value for path, _load, lineage in files for value in (str(path), *lineage.row_values())),
+                    [str(text) for text, _lineage in texts],
+                    *(value for text, lineage in texts for value in (str(text), *lineage.row_values())),
                     *filter_params,
                 ],
             ).fetchall()[0][0]
@@ -202,12 +242,15 @@ class DuckDBWarehouse(Warehouse):
                     [first, last],
                 ).fetchall()
             )
-            if sum(rows.values()) != inserted or (files[0][1].every_row and len(rows) < len(files)):
+            if sum(rows.values()) != inserted or (loads[0].every_row and len(rows) < len(texts)):
                 # rows of another load in the id range, or a file whose rows found no lineage: one at a time instead
-                raise WarehouseError(f"{len(files)} files landing together do not add up to their rows")
+                raise WarehouseError(f"{len(texts)} files landing together do not add up to their rows")
             for statement, params in _statements(
                 f"insert into {self.schema}.load_manifest ({MANIFEST_COLUMNS}) values ({', '.join('?' * 11)})",
-                [manifest_values(load, lineage, rows.get(lineage.load_id, 0), 0) for _path, load, lineage in files],
+                [
+                    manifest_values(load, lineage, rows.get(lineage.load_id, 0), 0)
+                    for load, lineage in zip(loads, lineages, strict=True)
+                ],
             ):
                 lane.execute(statement, params)
             return [LandResult(rows=rows.get(lineage.load_id, 0), rejected=0) for lineage in lineages]

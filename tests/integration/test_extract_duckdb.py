@@ -1,5 +1,6 @@
 """The extractor against a real DuckDB file and a local mirror."""
 
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -131,7 +132,9 @@ def test_a_republished_file_is_loaded_again_and_kept_beside_the_old_copy(make_co
     assert versions == [(2,)]
 
 
-def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, mirror):
+def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, mirror, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch := tmp_path / "scratch"))
+    scratch.mkdir()
     cfg = make_config(TBP_SOURCE=str(mirror))
     truncated = mirror / PREFIX / "2024/01/2024-01-10.csv.gz"
     good_bytes = truncated.read_bytes()
@@ -145,6 +148,7 @@ def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, m
     assert summary.files_loaded == 39
     assert query(cfg, "select count(*) from landing.day_aggs where file_date in ('2024-01-10', '2024-01-11')") == [(0,)]
     assert query(cfg, "select outcome, files_failed from landing.extract_runs") == [("failed", 2)]
+    assert list(scratch.iterdir()) == []  # the files' inflated text is gone, the broken files' too
 
     truncated.write_bytes(good_bytes)
     write_day_file(mirror, date(2024, 1, 11), [bar_line("AAPL", date(2024, 1, 11))])
@@ -212,15 +216,17 @@ def write_big_day_file(root, day: date, rows: int) -> None:
     )
 
 
-def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_run(make_config, tmp_path):
+def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_run(make_config, tmp_path, monkeypatch):
     mirror = tmp_path / "big-mirror"
     big = (date(2024, 12, 2), date(2024, 12, 3))
     for day in big:
         write_big_day_file(mirror, day, 1_000_000)
     small = date(2024, 12, 4)
     write_day_file(mirror, small, [bar_line("AAPL", small)])
-    # Two of these files beside each other do not fit in 48 MB; each alone does (8 MB read buffers).
-    cfg = make_config(TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="48MB")
+    # Each lands on its own lane (no batch): two of these files side by side do not fit in 40 MB (4 threads
+    # reading); each alone does (34 MB is enough).
+    monkeypatch.setattr(DuckDBWarehouse, "batch_files", 1)
+    cfg = make_config(TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="40MB")
     summary = run_extract(cfg, RunOptions(start=big[0], end=small))
     assert summary.exit_code == 0 and summary.files_loaded == 3 and summary.landed_alone >= 1
     assert "landed again alone" in "\n".join(summary.lines())
@@ -228,11 +234,11 @@ def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_ru
     assert query(cfg, LOADS_NOT_MATCHING_THEIR_ROWS) == []
     # Under a cap too small even alone, the file fails alone: the others land, the run goes on (exit 1, not 3).
     tight = make_config(
-        TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="24MB", DUCKDB_PATH=str(tmp_path / "tight.duckdb")
+        TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="16MB", DUCKDB_PATH=str(tmp_path / "tight.duckdb")
     )
     summary = run_extract(tight, RunOptions(start=big[0], end=small))
     assert summary.exit_code == 1 and summary.files_loaded == 1
-    assert all("memory cap (24MB" in message and "alone too" in message for message in summary.failed.values())
+    assert all("memory cap (16MB" in message and "alone too" in message for message in summary.failed.values())
     assert query(tight, "select count(*) from landing.day_aggs") == [(1,)]
 
 
