@@ -261,8 +261,14 @@ class ProjectParse:
 def _parse_project():
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(["parse", "--no-write-json", "--quiet"])
+    result = dbtRunner().invoke(["parse", "--no-write-json", "--quiet", *_file_log_level()])
     return result.result if result.success else None
+
+
+def _file_log_level() -> list[str]:
+    """logs/dbt.log of the everyday run keeps INFO (each node, its outcome, errors), not a DEBUG line for each
+    statement: 0.3 s less over ~90 nodes. DBT_LOG_LEVEL_FILE set by hand decides instead."""
+    return [] if "DBT_LOG_LEVEL_FILE" in os.environ else ["--log-level-file", "info"]
 
 
 def run_dbt_here(cfg: Config, arguments: list[str], manifest=None) -> None:
@@ -273,7 +279,7 @@ def run_dbt_here(cfg: Config, arguments: list[str], manifest=None) -> None:
     with _environment(dbt_environment(cfg, with_secrets=True)):
         try:
             # the everyday run reads dbt's answer (and build_runs), not target/*.json: 0.3-0.5 s less
-            result = dbtRunner(manifest=manifest).invoke([*arguments, "--no-write-json"])
+            result = dbtRunner(manifest=manifest).invoke([*arguments, "--no-write-json", *_file_log_level()])
         finally:
             _release_adapters()
     if result.exception is not None:

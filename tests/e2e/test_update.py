@@ -82,6 +82,8 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     assert facts(update.env) == 12 * 42
     target = Path(update.env["DBT_TARGET_PATH"])
     assert not (target / "run_results.json").exists() and not (target / "manifest.json").exists()
+    dbt_log = (Path(update.env["DBT_LOG_PATH"]) / "dbt.log").read_text()
+    assert "[info ]" in dbt_log and "[debug]" not in dbt_log  # each node and its outcome, not each statement
     lake = pl.scan_parquet(f"{update.env['TBP_LAKE']}/fct_daily_bars/**/*.parquet", hive_partitioning=True)
     assert lake.filter(pl.col("trade_date") == NEXT_SESSION).collect().height == 12
 
