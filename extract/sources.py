@@ -252,10 +252,15 @@ def _md5(path: Path) -> str:
 
 
 class DigestCache:
-    """A local mirror file's MD5 (its ETag), read again only when its size or modification time changed, as rsync
-    and make judge a change: every run lists the whole range, and hashing five years of minute files each time
-    would take minutes (five years of day files: 0.7 s). Kept as JSON in the download cache; without one, or when
-    it cannot be read or written, every file is hashed."""
+    """A local mirror file's MD5 (its ETag), read again only when the file changed: every run lists the whole range,
+    and hashing five years of minute files each time would take minutes (five years of day files: 0.7 s). Changed
+    means another size, modification or change time, or inode; the change time (ctime) moves on every write and
+    rename and no copy tool can set it back, so a file replaced with the same size and a restored mtime is hashed
+    again. A digest taken within 2 s of the file's last change is not trusted (a second write in the same clock
+    tick would look unchanged). Kept as JSON in the download cache; without one, or when it cannot be read or
+    written, every file is hashed."""
+
+    SETTLED_NS = 2_000_000_000
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -263,16 +268,21 @@ class DigestCache:
         self._changed = False
         if path is not None:
             with contextlib.suppress(OSError, ValueError):
-                self._known = json.loads(path.read_text())
+                found = json.loads(path.read_text())
+                self._known = found if isinstance(found, dict) else {}
 
     def md5(self, file: Path) -> str:
         found = file.stat()
-        name, stamp = str(file.resolve()), [found.st_size, found.st_mtime_ns]
+        name = str(file.resolve())
+        stamp = [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
         known = self._known.get(name)
-        if isinstance(known, list) and known[:2] == stamp and isinstance(known[-1], str):
-            return known[-1]
+        if isinstance(known, list) and len(known) == 6 and known[:4] == stamp and isinstance(known[5], str):
+            hashed_at = known[4]
+            if isinstance(hashed_at, int) and hashed_at - max(found.st_mtime_ns, found.st_ctime_ns) >= self.SETTLED_NS:
+                return known[5]
+        hashed_at = time.time_ns()
         digest = _md5(file)
-        self._known[name] = [*stamp, digest]
+        self._known[name] = [*stamp, hashed_at, digest]
         self._changed = True
         return digest
 
@@ -281,8 +291,9 @@ class DigestCache:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            partial.write_text(json.dumps(self._known))
+            handle, partial = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            with os.fdopen(handle, "w") as out:
+                json.dump(self._known, out)
             os.replace(partial, self.path)
             self._changed = False
         except OSError as exc:

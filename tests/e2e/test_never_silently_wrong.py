@@ -221,7 +221,7 @@ def run_harness(
 @pytest.mark.parametrize(("sig", "code"), [("TERM", 143), ("INT", 130)])
 def test_a_signal_stops_the_run_promptly_and_records_it_interrupted(sig, code, make_config, small_mirror, target_env):
     """Promptly: what lands under way finishes and nothing starts after the stop is seen. On PostgreSQL a lane
-    lands one file at a time, so most of the 41 files are left; on DuckDB a lane lands up to 20 in one transaction,
+    lands one file at a time, so most of the 41 files are left; on DuckDB a lane lands up to 60 in one transaction,
     and the stop can be seen as the last batch starts, so there only the record and the re-run are checked."""
     env = {**target_env, "TBP_CONFIG_DIR": str(REPO / "config")}
     stopped = run_harness("committed", 1, sig, env, small_mirror, (SMALL_START, SMALL_END))

@@ -1,6 +1,5 @@
 """The extractor against a real DuckDB file and a local mirror."""
 
-import tempfile
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -64,6 +63,16 @@ def test_rows_written_together_all_land_however_many_statements_they_take(tmp_pa
         )
         found = warehouse.execute("select * from landing.calendar_days order by session_date")
     assert [list(row) for row in found] == rows
+
+
+def test_a_scratch_folder_that_cannot_be_made_stops_the_run_with_the_way_out_and_frees_the_lock(tmp_path):
+    database = tmp_path / "w.duckdb"
+    (tmp_path / "w.duckdb.landing").write_text("a file where the folder goes")
+    with pytest.raises(WarehouseError, match=r"cannot create .*w\.duckdb\.landing .*set DUCKDB_PATH elsewhere"):
+        DuckDBWarehouse(database, "landing", lock_timeout_seconds=1).open()
+    (tmp_path / "w.duckdb.landing").unlink()
+    with DuckDBWarehouse(database, "landing", lock_timeout_seconds=1) as warehouse:  # the lock was let go
+        warehouse.ensure_schema()
 
 
 def test_sessions_are_due_through_the_runs_end_or_the_last_file_due_by_now(make_config, small_mirror):
@@ -132,10 +141,11 @@ def test_a_republished_file_is_loaded_again_and_kept_beside_the_old_copy(make_co
     assert versions == [(2,)]
 
 
-def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, mirror, tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch := tmp_path / "scratch"))
-    scratch.mkdir()
+def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, mirror):
     cfg = make_config(TBP_SOURCE=str(mirror))
+    scratch = cfg.database.duckdb_path.with_name(f"{cfg.database.duckdb_path.name}.landing")
+    scratch.mkdir(parents=True)
+    (scratch / "7.csv").write_text("what a killed run left")
     truncated = mirror / PREFIX / "2024/01/2024-01-10.csv.gz"
     good_bytes = truncated.read_bytes()
     truncated.write_bytes(good_bytes[: len(good_bytes) // 2])
@@ -148,7 +158,7 @@ def test_a_broken_file_fails_alone_and_is_retried_by_the_next_run(make_config, m
     assert summary.files_loaded == 39
     assert query(cfg, "select count(*) from landing.day_aggs where file_date in ('2024-01-10', '2024-01-11')") == [(0,)]
     assert query(cfg, "select outcome, files_failed from landing.extract_runs") == [("failed", 2)]
-    assert list(scratch.iterdir()) == []  # the files' inflated text is gone, the broken files' too
+    assert not scratch.exists()  # the files' inflated text is gone (the broken files' too), and what was there before
 
     truncated.write_bytes(good_bytes)
     write_day_file(mirror, date(2024, 1, 11), [bar_line("AAPL", date(2024, 1, 11))])
@@ -223,8 +233,8 @@ def test_a_file_over_the_memory_cap_is_landed_again_alone_and_never_stops_the_ru
         write_big_day_file(mirror, day, 1_000_000)
     small = date(2024, 12, 4)
     write_day_file(mirror, small, [bar_line("AAPL", small)])
-    # Each lands on its own lane (no batch): two of these files side by side do not fit in 40 MB (4 threads
-    # reading); each alone does (34 MB is enough).
+    # Each lands on its own lane (no batch): two of these files side by side do not fit in 40 MB (on two cores,
+    # four threads reading); each alone does (34 MB is enough).
     monkeypatch.setattr(DuckDBWarehouse, "batch_files", 1)
     cfg = make_config(TBP_SOURCE=str(mirror), TBP_DUCKDB_MEMORY_LIMIT="40MB")
     summary = run_extract(cfg, RunOptions(start=big[0], end=small))

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 from datetime import date
 
 import pytest
@@ -63,17 +64,27 @@ def test_a_mirror_hashes_a_file_again_only_when_its_size_or_time_changed(tmp_pat
         == first.etag
         == hashlib.md5(path.read_bytes()).hexdigest()
     )
-    # Same size and time: the kept digest is taken without reading the file (here, one planted to tell).
-    stamp = path.stat()
-    digests.write_text(json.dumps({str(path.resolve()): [stamp.st_size, stamp.st_mtime_ns, "f" * 32]}))
-    [kept] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
-    assert kept.etag == "f" * 32
+    # Unchanged since its digest was taken (2 s after its last change): the kept digest, without reading the file
+    # (here, one planted to tell). Taken sooner after the change, it is not trusted.
+    found = path.stat()
+    stamp = [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
+    settled = max(found.st_mtime_ns, found.st_ctime_ns) + 2_000_000_000
+    for hashed_at, expected in ((settled, "f" * 32), (settled - 1, first.etag)):
+        digests.write_text(json.dumps({str(path.resolve()): [*stamp, hashed_at, "f" * 32]}))
+        [kept] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
+        assert kept.etag == expected
+    # The same bytes put back with their old mtime (cp -p, rsync -t) still changed its ctime: hashed again.
+    digests.write_text(json.dumps({str(path.resolve()): [*stamp, settled, "f" * 32]}))
+    os.utime(path, ns=(found.st_atime_ns, found.st_mtime_ns))
+    [touched] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
+    assert touched.etag == first.etag
     write_day_file(tmp_path / "mirror", day, [bar_line("AAPL", day), bar_line("MSFT", day)])  # re-published
     [again] = LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files
     assert again.etag == hashlib.md5(path.read_bytes()).hexdigest() != first.etag
-    digests.write_text("{not json")  # a damaged cache is hashed past, and replaced
-    assert LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files == [again]
-    assert json.loads(digests.read_text())[str(path.resolve())][-1] == again.etag
+    for damaged in ("{not json", "[]"):  # a damaged cache is hashed past, and replaced
+        digests.write_text(damaged)
+        assert LocalMirror(tmp_path / "mirror", digests).list_files(day, day).files == [again]
+        assert json.loads(digests.read_text())[str(path.resolve())][-1] == again.etag
 
 
 def test_a_file_removed_after_listing_is_reported_gone(tmp_path):
