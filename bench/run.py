@@ -234,6 +234,13 @@ class Bench:
             raise SystemExit(f"extract failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
         return json.loads(result_file.read_text())
 
+    def dbt_target(self, env: dict[str, str]) -> Path:
+        """dbt's target folder for one warehouse, as a project that runs against it has: a folder shared by the
+        warehouses would leave each run a partial parse made for another, and every everyday run would parse the
+        whole project again (1.7 s more)."""
+        warehouse = env.get("DUCKDB_PATH") if env["TBP_TARGET"] == "duckdb" else env.get("DB_NAME")
+        return self.work / f"dbt_target-{env['TBP_TARGET']}-{Path(warehouse or 'default').name}"
+
     def dbt_build(self, env: dict[str, str]) -> float:
         seconds, run = self.dbt_run(env)
         if run.returncode != 0:
@@ -250,7 +257,7 @@ class Bench:
             "--profiles-dir",
             str(self.profiles),
             "--target-path",
-            str(self.work / "dbt_target"),
+            str(self.dbt_target(env)),
             "--log-path",
             str(self.work / "dbt_logs"),
         ]
@@ -261,7 +268,7 @@ class Bench:
         command = [sys.executable, "-m", "extract", "update", "--start", str(start), "--end", str(end)]
         dbt = {
             "DBT_PROFILES_DIR": str(self.profiles),
-            "DBT_TARGET_PATH": str(self.work / "dbt_target"),
+            "DBT_TARGET_PATH": str(self.dbt_target(env)),
             "DBT_LOG_PATH": str(self.work / "dbt_logs"),
             "TBP_LAKE": env.get("TBP_LAKE", str(self.work / f"lake-{env['TBP_TARGET']}")),
         }

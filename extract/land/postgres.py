@@ -46,6 +46,8 @@ from extract.parse import (
 from extract.plan import FileLoad, ManifestEntry
 
 log = logging.getLogger("extract")
+# Landing columns with a BRIN index: load_id (dbt reads recent loads), file_date (people read date ranges).
+BRIN_COLUMNS = ("load_id", "file_date")
 # pg_advisory_lock key shared by every extract into one database ("tbp" in ASCII).
 EXTRACT_LOCK_KEY = 0x746270
 # PostgreSQL type oids -> DuckDB types, for exports (anything else travels as text).
@@ -201,7 +203,7 @@ class PostgresWarehouse(Warehouse):
     def _prepare_landing_table(self, table: str) -> None:
         # Appends arrive in load order, and roughly in date order: BRIN indexes find the rows of recent loads
         # (for dbt) and of a date range (for people) at almost no COPY cost.
-        for column in ("load_id", "file_date"):
+        for column in BRIN_COLUMNS:
             self._execute(
                 f"create index if not exists {table}_{column}_brin on {self.schema}.{table} using brin ({column})"
             )
@@ -334,7 +336,15 @@ class PostgresWarehouse(Warehouse):
 
     def refresh_statistics(self) -> None:
         """Fresh planner statistics after a load, so that the dbt build that follows plans with them (autovacuum
-        never analyzes the small tables the extractor writes whole)."""
+        never analyzes the small tables the extractor writes whole), and the BRIN indexes summarized over the new
+        rows. An unsummarized page range matches every search, and COPY summarizes none: after a backfill, until
+        autovacuum came by, the everyday build's `load_id >= n` read all of landing (1.3 s of its 7 s on 5 years
+        of full-market files) instead of the newest pages."""
+        for table in LANDING_TABLES:
+            for column in BRIN_COLUMNS:
+                self._execute(
+                    "select brin_summarize_new_values(%s::regclass)", [f"{self.schema}.{table}_{column}_brin"]
+                )
         for table in (*LANDING_TABLES, "load_manifest", "datasets", "instruments", "calendar_days"):
             self._execute(f"analyze {self.schema}.{table}")
         self.conn.commit()
