@@ -336,15 +336,8 @@ class PostgresWarehouse(Warehouse):
 
     def refresh_statistics(self) -> None:
         """Fresh planner statistics after a load, so that the dbt build that follows plans with them (autovacuum
-        never analyzes the small tables the extractor writes whole), and the BRIN indexes summarized over the new
-        rows. An unsummarized page range matches every search, and COPY summarizes none: after a backfill, until
-        autovacuum came by, the everyday build's `load_id >= n` read all of landing (1.3 s of its 7 s on 5 years
-        of full-market files) instead of the newest pages."""
-        for table in LANDING_TABLES:
-            for column in BRIN_COLUMNS:
-                self._execute(
-                    "select brin_summarize_new_values(%s::regclass)", [f"{self.schema}.{table}_{column}_brin"]
-                )
+        never analyzes the small tables the extractor writes whole). The build summarizes the BRIN index it reads
+        (summarize_landing_indexes): done here, it cost a backfill a second read of all it landed."""
         for table in (*LANDING_TABLES, "load_manifest", "datasets", "instruments", "calendar_days"):
             self._execute(f"analyze {self.schema}.{table}")
         self.conn.commit()

@@ -8,6 +8,7 @@ import pytest
 from extract.run import RunOptions, run_extract
 from tests.conftest import (
     CONFIGURED,
+    PREFIX,
     SMALL_END,
     SMALL_START,
     bar_line,
@@ -66,6 +67,22 @@ def test_postgres_fct_daily_bars_equals_duckdb_row_for_row(
     for env in (base_env, pg_env):
         freshness = run_dbt(["source", "freshness"], env)
         assert "PASS freshness of polygon.load_manifest" in freshness.stdout
+
+
+def test_a_build_reads_landing_through_a_summarized_brin_index(make_config, pg_env, run_dbt, tmp_path):
+    """An unsummarized page range matches every search, and COPY summarizes none: without the build's summary,
+    `load_id >= n` read all of landing after a backfill."""
+    day = date(2024, 12, 2)
+    path = tmp_path / "big" / PREFIX / f"{day:%Y/%m/%Y-%m-%d}.csv.gz"
+    path.parent.mkdir(parents=True)
+    duckdb.sql(  # 40,000 rows: landing fills several 128-page ranges
+        "copy (select 'T' || i as ticker, 100 as volume, 10.0 as open, 10.5 as close, 11.0 as high, 9.5 as low, "
+        f"1733149800000000000 as window_start, 3 as transactions from range(40000) t(i)) to '{path}' (header)"
+    )
+    run_extract(make_config(**pg_env, TBP_SOURCE=str(tmp_path / "big")), RunOptions(start=day, end=day))
+    run_dbt(["build", "--select", "stg_polygon__load_manifest"], pg_env)
+    summarize = "select brin_summarize_new_values('landing.day_aggs_load_id_brin'::regclass)"
+    assert warehouse_rows(pg_env, summarize) == [(0,)]
 
 
 def test_plain_postgres_gets_the_keys_and_indexes_and_says_the_hypertable_step_was_skipped(

@@ -4,7 +4,6 @@ import gzip
 import logging
 from datetime import date
 
-import duckdb
 import pytest
 
 from extract.errors import LockTimeoutError, WarehouseError
@@ -12,7 +11,6 @@ from extract.land.postgres import EXTRACT_LOCK_KEY
 from extract.run import RunOptions, run_extract
 from tests.conftest import (
     LOADS_NOT_MATCHING_THEIR_ROWS,
-    PREFIX,
     SMALL_END,
     SMALL_START,
     bar_line,
@@ -58,20 +56,6 @@ def test_a_backfill_copies_every_row_once_and_a_rerun_loads_nothing(pg_config, p
     assert run_extract(pg_config(), WHOLE_RANGE).files_loaded == 0
     assert warehouse_rows(pg_env, "select count(*) from landing.day_aggs") == [(len(expected),)]
     assert warehouse_rows(pg_env, "select outcome from landing.extract_runs order by started_at") == [("success",)] * 2
-
-
-def test_the_brin_indexes_summarize_every_page_range_a_load_filled(pg_config, pg_env, tmp_path):
-    """An unsummarized range matches every search: dbt's `load_id >= n` would read all of landing, not its end."""
-    day = date(2024, 12, 2)
-    path = tmp_path / "big" / PREFIX / f"{day:%Y/%m/%Y-%m-%d}.csv.gz"
-    path.parent.mkdir(parents=True)
-    duckdb.sql(  # 40,000 rows: landing fills several 128-page ranges
-        "copy (select 'T' || i as ticker, 100 as volume, 10.0 as open, 10.5 as close, 11.0 as high, 9.5 as low, "
-        f"1733149800000000000 as window_start, 3 as transactions from range(40000) t(i)) to '{path}' (header)"
-    )
-    assert run_extract(pg_config(TBP_SOURCE=str(tmp_path / "big")), RunOptions(start=day, end=day)).rows_landed == 40000
-    for index in ("day_aggs_load_id_brin", "day_aggs_file_date_brin"):
-        assert warehouse_rows(pg_env, f"select brin_summarize_new_values('landing.{index}'::regclass)") == [(0,)]
 
 
 def test_rejects_and_broken_files_behave_as_on_duckdb(pg_config, pg_env, mirror):
