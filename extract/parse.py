@@ -66,8 +66,8 @@ def inflate_verified(path: Path, key: str, into: Path, header: tuple[str, ...] =
                 out.write(text)
     except OSError as exc:
         raise WarehouseError(
-            f"{key}: cannot write its text to {into.parent}: {exc.strerror or exc}; free space there "
-            "(or set TMPDIR to a roomier folder) and run again"
+            f"{key}: cannot write its text to {into.parent}: {exc.strerror or exc}; free space or fix permissions "
+            "there (it is beside the DuckDB file: DUCKDB_PATH) and run again"
         ) from None
 
 

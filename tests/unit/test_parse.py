@@ -6,13 +6,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract.errors import FileDefectError
+from extract.errors import FileDefectError, WarehouseError
 from extract.land.postgres import LONGEST_LINE, with_lineage
 from extract.parse import (
     HEADER,
     PARSED_TABLE,
     REJECTS_TABLE,
     UnparsableLines,
+    inflate_verified,
     parse_file,
     read_verified,
     verify_file,
@@ -167,3 +168,11 @@ def test_a_quote_in_a_data_line_sends_the_file_to_the_parser_and_a_quoted_header
     for text in (",".join(HEADER) + '\n"AA\nPL",1,2,3,4,5,6,7\n', ",".join(HEADER) + '\nAAPL,1,2,3,4,5,6,"7"'):
         with pytest.raises(UnparsableLines):
             b"".join(with_lineage(iter([text.encode()]), b",7"))
+
+
+def test_text_that_cannot_be_written_is_a_warehouse_error_naming_the_key_and_the_way_out(tmp_path):
+    path = write_day_file(tmp_path, date(2024, 3, 7), [bar_line("AAPL", date(2024, 3, 7))])
+    into = tmp_path / "scratch"
+    into.mkdir()  # a folder where the text file goes: the write fails
+    with pytest.raises(WarehouseError, match=r"^k: cannot write its text to .*; free space or fix permissions there"):
+        inflate_verified(path, "k", into)
