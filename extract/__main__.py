@@ -1,3 +1,3 @@
-from extract.cli import main
+from extract.cli import entry_point
 
-main()
+entry_point()

@@ -9,6 +9,7 @@ stopped by SIGINT / SIGTERM (files in flight finished, re-run for the rest).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from datetime import date
@@ -86,6 +87,27 @@ def main(log_level: str | None, log_format: str | None) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+
+
+def entry_point() -> None:
+    """The `tbp-extract` command: `main`, then, once dbt was imported, out without the interpreter's teardown. Freeing
+    dbt's objects one by one takes 0.4 s after everything is written and closed; an extract thread still running
+    when a run fails is stopped instead of waited for. Under coverage the usual exit, which writes its data."""
+    code: object = 0
+    try:
+        main()
+    except SystemExit as done:
+        if "dbt" not in sys.modules or "coverage" in sys.modules:
+            raise
+        code = done.code
+    if not isinstance(code, int):
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _extract_options(command):

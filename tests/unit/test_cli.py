@@ -1,6 +1,9 @@
 """The click commands: exit codes and one-line messages at the edge."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,34 @@ def test_a_dotenv_in_the_working_directory_does_not_reach_the_test_suite(invoke,
     monkeypatch.setenv("TBP_DOTENV", str(tmp_path / ".env"))  # named on purpose, it is read
     [lookback] = [line for line in invoke("check-config").output.splitlines() if "pipeline.lookback_days" in line]
     assert "77" in lookback
+
+
+TEARDOWN_PROBE = (
+    "import atexit, sys\n"
+    "if sys.argv.pop(1) == 'dbt': import dbt.version\n"
+    "atexit.register(print, 'interpreter teardown')\n"
+    "from extract.cli import entry_point\n"
+    "entry_point()\n"
+)
+
+
+def run_entry_point(*args: str) -> subprocess.CompletedProcess:
+    """tbp-extract in a new interpreter without coverage (which takes the usual exit to write its data)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("COV_CORE_", "COVERAGE_"))}
+    env["TBP_DOTENV"] = ""
+    return subprocess.run(
+        [sys.executable, "-c", TEARDOWN_PROBE, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream"), [(["--help"], 0, "stdout"), (["run", "--start", "x"], 2, "stderr")]
+)
+def test_once_dbt_is_imported_the_command_leaves_without_teardown_keeping_its_exit_code_and_output(args, code, stream):
+    with_dbt = run_entry_point("dbt", *args)
+    without = run_entry_point("no-dbt", *args)
+    for result in (with_dbt, without):
+        assert result.returncode == code, result.stderr
+    assert getattr(with_dbt, stream) == getattr(without, stream).replace("interpreter teardown\n", "")
+    assert "Usage: " in getattr(with_dbt, stream)
+    assert "interpreter teardown" in without.stdout and "interpreter teardown" not in with_dbt.stdout
