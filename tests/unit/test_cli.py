@@ -116,16 +116,17 @@ def test_a_dotenv_in_the_working_directory_does_not_reach_the_test_suite(invoke,
 TEARDOWN_PROBE = (
     "import atexit, sys\n"
     "if sys.argv.pop(1) == 'dbt': import dbt.version\n"
-    "atexit.register(print, 'interpreter teardown')\n"
+    "atexit.register(print, 'exit handler')\n"
+    "class Probe:\n"
+    "    def __del__(self): print('interpreter teardown')\n"
+    "probe = Probe()\n"
     "from extract.cli import entry_point\n"
     "entry_point()\n"
 )
 
 
 def run_entry_point(*args: str) -> subprocess.CompletedProcess:
-    """tbp-extract in a new interpreter without coverage (which takes the usual exit to write its data)."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("COV_CORE_", "COVERAGE_"))}
-    env["TBP_DOTENV"] = ""
+    env = {**os.environ, "TBP_DOTENV": ""}
     return subprocess.run(
         [sys.executable, "-c", TEARDOWN_PROBE, *args], env=env, capture_output=True, text=True, timeout=120
     )
@@ -141,4 +142,5 @@ def test_once_dbt_is_imported_the_command_leaves_without_teardown_keeping_its_ex
         assert result.returncode == code, result.stderr
     assert getattr(with_dbt, stream) == getattr(without, stream).replace("interpreter teardown\n", "")
     assert "Usage: " in getattr(with_dbt, stream)
+    assert "exit handler" in with_dbt.stdout and "exit handler" in without.stdout
     assert "interpreter teardown" in without.stdout and "interpreter teardown" not in with_dbt.stdout
