@@ -2,9 +2,10 @@
 
 What a build reads is summed up as markers: per dataset the count and newest id of its loads, the reference
 fetches, the instruments, datasets and calendar days as the extractor wrote them, the dbt project's files and settings,
-and the newest dbt invocation. Equal markers: nothing to build. Changed data alone: the models and data tests
-downstream of the sources that changed. Anything else (code, settings, a build by other hands, missing marts): the
-whole project, unit tests included. The markers are stored only after dbt succeeds, so a failed build is redone.
+the newest dbt invocation and the relations in the project's schemas. Equal markers: nothing to build. Changed data
+alone: the models and data tests downstream of the sources that changed, all but the views that need no new build.
+Anything else (code, settings, a build by other hands, a relation dropped by hand): the whole project, unit tests
+included. The markers are stored only after dbt succeeds, so a failed build is redone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -58,18 +59,33 @@ REFERENCE_COLUMNS = {
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What a build must cover: nothing (select is None), some sources' descendants, or everything (select ())."""
+    """What a build must cover: nothing (select is None), some sources' descendants, or everything (select ()).
+    A build of changed data leaves out `exclude` (models, each with its data tests) and `kept_views` (the views alone:
+    their data tests still run, on the data that changed)."""
 
     changed: tuple[str, ...]
     select: tuple[str, ...] | None
     exclude: tuple[str, ...] = ()
+    kept_views: tuple[str, ...] = ()
 
     @property
     def arguments(self) -> list[str]:
         if not self.select:
             return ["build"]
-        excluded = ["--exclude", *self.exclude] if self.exclude else []
-        return ["build", "--select", *self.select, *excluded, "--exclude-resource-type", "unit_test"]
+        excluded = [*_with_their_tests(self.exclude), *self.kept_views]
+        return [
+            "build",
+            "--select",
+            *self.select,
+            *(["--exclude", *excluded] if excluded else []),
+            "--exclude-resource-type",
+            "unit_test",
+            "--indirect-selection",
+            "empty",  # a test is chosen by being downstream of what changed, not dropped with the view it reads
+        ]
+
+    def keeping(self, views: tuple[str, ...]) -> BuildPlan:
+        return replace(self, kept_views=views) if self.select else self
 
     def line(self) -> str:
         if self.select is None:
@@ -77,7 +93,42 @@ class BuildPlan:
         scope = "the whole project" if not self.select else " ".join(self.select)
         if self.exclude:
             scope += f" except {' '.join(self.exclude)}"
+        if self.kept_views:
+            scope += f"{' and' if self.exclude else ' except'} {len(self.kept_views)} views kept as they are"
         return f"build: {scope} ({', '.join(self.changed) + ' changed' if self.changed else 'first build'})"
+
+
+def _with_their_tests(models: tuple[str, ...]) -> list[str]:
+    return [
+        spec
+        for model in models
+        for spec in ([model] if model.endswith("+") else [model, f"{model}+1,resource_type:test"])
+    ]
+
+
+def views_kept(manifest) -> tuple[str, ...]:
+    """The views a build of changed data need not create again: their SQL is the project's, unchanged, and no model
+    upstream of them is a table, which a build replaces (PostgreSQL drops the views that read a table with it).
+    Incremental models upstream are updated in place."""
+    models = {uid: node for uid, node in manifest.nodes.items() if node.resource_type == "model"}
+    replaced: dict[str, bool] = {}
+
+    def reads_a_replaced_table(uid: str) -> bool:
+        if uid not in replaced:
+            parents = [parent for parent in models[uid].depends_on.nodes if parent in models]
+            replaced[uid] = any(
+                models[parent].config.materialized not in ("view", "incremental") or reads_a_replaced_table(parent)
+                for parent in parents
+            )
+        return replaced[uid]
+
+    return tuple(
+        sorted(
+            node.name
+            for uid, node in models.items()
+            if node.config.materialized == "view" and not reads_a_replaced_table(uid)
+        )
+    )
 
 
 def project_dir() -> Path:
@@ -123,11 +174,14 @@ def newest_build(warehouse) -> str | None:
 
 
 def build_markers(warehouse, cfg: Config) -> dict[str, str]:
-    """What the last build left: the newest dbt invocation and whether the marts are there."""
-    return {
-        "build": str(newest_build(warehouse)),
-        "marts": str(_table_exists(warehouse, cfg.database.analytics_schema, "fct_daily_bars")),
-    }
+    """What the last build left: the newest dbt invocation and the relations in the project's schemas."""
+    schema = cfg.database.analytics_schema
+    relations = warehouse.execute(
+        "select table_schema, table_name, table_type from information_schema.tables "
+        f"where table_schema = {warehouse.placeholder} or starts_with(table_schema, {warehouse.placeholder})",
+        [schema, f"{schema}_"],
+    )
+    return {"build": str(newest_build(warehouse)), "relations": _rows_marker(relations)}
 
 
 def read_markers(warehouse, cfg: Config, project: Path) -> dict[str, str]:
@@ -299,9 +353,12 @@ def build_and_publish(cfg: Config, echo: Callable[[str], None], parse: ProjectPa
         markers = read_markers(warehouse, cfg, project)
         plan = plan_build(stored_markers(warehouse, "built"), markers)
         published = stored_markers(warehouse, "published")
+    manifest = parse.manifest(markers["project"]) if parse and plan.select is not None else None
+    if manifest is not None:
+        plan = plan.keeping(views_kept(manifest))
     echo(plan.line())
     if plan.select is not None:
-        run_dbt_here(cfg, plan.arguments, parse.manifest(markers["project"]) if parse else None)
+        run_dbt_here(cfg, plan.arguments, manifest)
         with open_warehouse(cfg) as warehouse:
             markers.update(build_markers(warehouse, cfg))
             store_markers(warehouse, "built", markers)

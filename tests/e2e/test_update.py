@@ -5,6 +5,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -69,16 +70,21 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     ]
     assert "PASS=" not in result.output  # dbt did not start
 
+    views = view_ids(update.env)
     write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
     result, lines = update(end=NEXT_SESSION)
     assert result.exit_code == 0, result.output
     # the new session's file is due now, too: coverage counts it
-    assert lines[0] == (
+    assert lines[0].startswith(
         "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
-        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ "
-        "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
+        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ and "
     )
+    assert lines[0].endswith(" views kept as they are (calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)")
     assert "unit_test" not in result.output and "partitions written" in lines[1]
+    # the views were not created again (PostgreSQL kept them too: no table they read was replaced), their tests ran
+    assert view_ids(update.env) == views and "stg_polygon__day_aggs" in views
+    assert "PASS not_null_stg_reference__calendar_days_calendar" in result.output
+    assert "PASS not_null_stg_polygon__load_manifest_source_key" in result.output
     assert facts(update.env) == 12 * 42
     target = Path(update.env["DBT_TARGET_PATH"])
     assert not (target / "run_results.json").exists() and not (target / "manifest.json").exists()
@@ -86,6 +92,18 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     assert "[info ]" in dbt_log and "[debug]" not in dbt_log  # each node and its outcome, not each statement
     lake = pl.scan_parquet(f"{update.env['TBP_LAKE']}/fct_daily_bars/**/*.parquet", hive_partitioning=True)
     assert lake.filter(pl.col("trade_date") == NEXT_SESSION).collect().height == 12
+
+
+def view_ids(env) -> dict[str, int]:
+    """The project's views and the ids the warehouse gave them when they were created."""
+    if env.get("TBP_TARGET") == "postgres":
+        sql = (
+            "select c.relname, c.oid from pg_class as c inner join pg_namespace as n on c.relnamespace = n.oid "
+            "where c.relkind = 'v' and n.nspname like 'analytics%'"
+        )
+    else:
+        sql = "select view_name, view_oid from duckdb_views() where schema_name like 'analytics%'"
+    return dict(warehouse_rows(env, sql))
 
 
 def test_a_changed_setting_or_a_build_by_other_hands_builds_the_whole_project(update_on_duckdb, run_dbt, config_dir):
@@ -106,6 +124,12 @@ def test_a_changed_setting_or_a_build_by_other_hands_builds_the_whole_project(up
     assert lines[0] == "build: source:reference.instruments+ (instruments changed)", result.output
     xom = "select count(*) from analytics.fct_daily_bars where ticker = 'XOM'"
     assert warehouse_rows(update_on_duckdb.env, xom) == [(0,)]
+
+    with duckdb.connect(update_on_duckdb.env["DUCKDB_PATH"]) as conn:
+        conn.execute("drop view analytics_staging.stg_polygon__day_aggs")
+    result, lines = update_on_duckdb(TBP_LOOKBACK_DAYS="20")
+    assert lines[0] == "build: the whole project (relations changed)", result.output
+    assert "stg_polygon__day_aggs" in view_ids(update_on_duckdb.env)
 
 
 def test_a_failed_build_exits_5_and_is_built_again_next_time(update_on_duckdb, mirror):
