@@ -57,7 +57,9 @@
     continuous aggregate ... due to a concurrent refresh"). So the build pauses the policies that are scheduled,
     noting them in paused_refresh_policies (committed at once, so that the scheduler starts none of them), waits for
     any that is still running, refreshes, and resumes the ones it paused (a policy paused by hand stays paused).
-    on-run-end resumes them too, so a build that fails in between leaves none paused.
+    on-run-end resumes them too, so a build that fails in between leaves none paused. TimescaleDB's scheduler cancels
+    a running policy that is paused once it next reads its jobs (its refresh rolls back; the build's own refresh does
+    that work), so the wait is mostly for that.
 -#}
 {% macro pause_minute_aggregate_policies(relation) %}
     {{ return(adapter.dispatch('pause_minute_aggregate_policies', 'tickerbars')(relation)) }}

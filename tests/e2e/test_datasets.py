@@ -6,10 +6,12 @@ from __future__ import annotations
 import gzip
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, timedelta
 
+import psycopg
 import pytest
 
 import tickerbars
@@ -244,9 +246,10 @@ def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equa
 
 def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
     """A refresh policy that runs while a build refreshes the same aggregate made the build fail ("due to a
-    concurrent refresh", seen in CI): the build now waits for it. The policy is held running, its refresh window
-    registered, by a lock on the invalidation threshold it takes next, until the build fails or waits for it. A
-    policy paused by hand stays paused; a build that fails while it holds the policies paused leaves none paused."""
+    concurrent refresh", seen in CI): the build now pauses the policies and waits for a running one. The policy is held
+    running, its refresh window registered, by a lock on the invalidation threshold it takes next, until the build
+    fails or waits for it. A policy paused by hand stays paused; a build that fails while it holds the policies paused
+    leaves none paused."""
     jobs = {
         name: job_id
         for name, job_id in warehouse_rows(
@@ -270,10 +273,35 @@ def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
     with pg_connect(env, autocommit=True) as conn:
         conn.execute(f"select alter_job({jobs['cagg_minute_bars_1h']}, scheduled => true)")
     impatient = ["build", "-s", "fct_minute_bars", "--vars", "{continuous_aggregate_policy_wait: 1 second}"]
-    build = hold_a_policy_running(env, jobs["cagg_minute_bars_5m"], lambda: run_dbt(impatient, env, check=False))
+    with a_policy_running_on(env, jobs["cagg_minute_bars_5m"]):
+        build = run_dbt(impatient, env, check=False)
     assert build.returncode == 1 and "has run for over 1 second" in build.stdout
     assert warehouse_rows(env, scheduled) == [(name,) for name in sorted(jobs)]
     assert warehouse_rows(env, "select count(*) from landing.paused_refresh_policies") == [(0,)]
+
+
+@contextmanager
+def a_policy_running_on(env: dict[str, str], job_id: int) -> Iterator[None]:
+    """A policy that runs on after the build paused it. A real one does not: TimescaleDB's scheduler cancels a running
+    job that is paused once it next reads its jobs (within 0.4 s here, or later: it depends on when it wakes). So this
+    is a session that job_stats sees as the job running: active, under the job's application name."""
+    running = f"select job_status from timescaledb_information.job_stats where job_id = {job_id}"
+    with pg_connect(env, autocommit=True) as policy, ThreadPoolExecutor(1) as pool:
+        policy.execute(
+            "select set_config('application_name', application_name, false) "
+            f"from _timescaledb_catalog.bgw_job where id = {job_id}"
+        )
+        pid = policy.info.backend_pid
+        sleeping = pool.submit(policy.execute, "select pg_sleep(300)")
+        while warehouse_rows(env, running) != [("Running",)]:
+            time.sleep(0.1)
+        try:
+            yield
+        finally:
+            with pg_connect(env, autocommit=True) as conn:
+                conn.execute(f"select pg_cancel_backend({pid})")
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                sleeping.result()
 
 
 def hold_a_policy_running(env: dict[str, str], job_id: int, build: Callable[[], object]):
