@@ -16,10 +16,10 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from extract.config import Config
@@ -29,6 +29,8 @@ from extract.errors import BuildError, ConfigError
 from extract.land.common import CALENDAR_DAY_COLUMNS, DATASET_COLUMNS
 
 log = logging.getLogger("extract")
+# Their versions decide what the project's SQL becomes (the adapters' macros).
+DBT_PACKAGES = ("dbt-core", "dbt-adapters", "dbt-duckdb", "dbt-postgres")
 # A marker's kind -> the dbt nodes that read what it sums up.
 DATA_SELECTORS = {
     "loads": "source:polygon+",
@@ -60,19 +62,23 @@ REFERENCE_COLUMNS = {
 @dataclass(frozen=True)
 class BuildPlan:
     """What a build must cover: nothing (select is None), some sources' descendants, or everything (select ()).
-    A build of changed data leaves out `exclude` (models, each with its data tests) and `kept_views` (the views alone:
-    their data tests still run, on the data that changed)."""
+    A build of changed data leaves out `exclude` (models, with their data tests) and, given the parsed project,
+    `kept_views` (the views alone: their data tests still run, on the data that changed)."""
 
     changed: tuple[str, ...]
     select: tuple[str, ...] | None
     exclude: tuple[str, ...] = ()
     kept_views: tuple[str, ...] = ()
+    excluded_tests: tuple[str, ...] = ()
 
     @property
     def arguments(self) -> list[str]:
         if not self.select:
             return ["build"]
-        excluded = [*_with_their_tests(self.exclude), *self.kept_views]
+        excluded = [*self.exclude, *self.excluded_tests, *self.kept_views]
+        # without views left out, a test goes with its models (eager); with them, it is chosen by being downstream
+        # of what changed (empty), so the tests of a kept view stay and those of a left-out model go by name
+        selection = ["--indirect-selection", "empty"] if self.kept_views else []
         return [
             "build",
             "--select",
@@ -80,12 +86,14 @@ class BuildPlan:
             *(["--exclude", *excluded] if excluded else []),
             "--exclude-resource-type",
             "unit_test",
-            "--indirect-selection",
-            "empty",  # a test is chosen by being downstream of what changed, not dropped with the view it reads
+            *selection,
         ]
 
-    def keeping(self, views: tuple[str, ...]) -> BuildPlan:
-        return replace(self, kept_views=views) if self.select else self
+    def keeping(self, views: KeptViews) -> BuildPlan:
+        if not self.select or not views.relations:
+            return self
+        tests = tuple(f"{model}+1,resource_type:test" for model in self.exclude if model in views.tested_models)
+        return replace(self, kept_views=tuple(sorted(views.relations)), excluded_tests=tests)
 
     def line(self) -> str:
         if self.select is None:
@@ -94,40 +102,53 @@ class BuildPlan:
         if self.exclude:
             scope += f" except {' '.join(self.exclude)}"
         if self.kept_views:
-            scope += f"{' and' if self.exclude else ' except'} {len(self.kept_views)} views kept as they are"
+            scope += ", views kept as they are"
         return f"build: {scope} ({', '.join(self.changed) + ' changed' if self.changed else 'first build'})"
 
 
-def _with_their_tests(models: tuple[str, ...]) -> list[str]:
-    return [
-        spec
-        for model in models
-        for spec in ([model] if model.endswith("+") else [model, f"{model}+1,resource_type:test"])
-    ]
+@dataclass(frozen=True)
+class KeptViews:
+    """The views a build of changed data need not create again (name -> schema and name in the warehouse), and the
+    models that have data tests."""
+
+    relations: dict[str, tuple[str, str]]
+    tested_models: frozenset[str]
+
+    def missing(self, relations: set[tuple[str, str]]) -> list[str]:
+        return sorted(f"{schema}.{name}" for schema, name in self.relations.values() if (schema, name) not in relations)
 
 
-def views_kept(manifest) -> tuple[str, ...]:
-    """The views a build of changed data need not create again: their SQL is the project's, unchanged, and no model
-    upstream of them is a table, which a build replaces (PostgreSQL drops the views that read a table with it).
-    Incremental models upstream are updated in place."""
+def views_kept(manifest) -> KeptViews:
+    """Views whose SQL is the project's, unchanged, and that no build drops: no model upstream of them is replaced by
+    its build, as a table is (PostgreSQL drops the views that read a table with it) and an incremental model set to
+    full_refresh. Incremental models are otherwise updated in place."""
     models = {uid: node for uid, node in manifest.nodes.items() if node.resource_type == "model"}
     replaced: dict[str, bool] = {}
 
-    def reads_a_replaced_table(uid: str) -> bool:
+    def is_replaced(node) -> bool:
+        materialized = node.config.materialized
+        return materialized not in ("view", "incremental") or bool(node.config.get("full_refresh"))
+
+    def reads_a_replaced_model(uid: str) -> bool:
         if uid not in replaced:
-            parents = [parent for parent in models[uid].depends_on.nodes if parent in models]
-            replaced[uid] = any(
-                models[parent].config.materialized not in ("view", "incremental") or reads_a_replaced_table(parent)
-                for parent in parents
-            )
+            parents = [models[parent] for parent in models[uid].depends_on.nodes if parent in models]
+            replaced[uid] = any(is_replaced(parent) or reads_a_replaced_model(parent.unique_id) for parent in parents)
         return replaced[uid]
 
-    return tuple(
-        sorted(
-            node.name
+    tested = {
+        models[parent].name
+        for node in manifest.nodes.values()
+        if node.resource_type == "test"
+        for parent in node.depends_on.nodes
+        if parent in models
+    }
+    return KeptViews(
+        {
+            node.name: (node.schema.lower(), (node.alias or node.name).lower())
             for uid, node in models.items()
-            if node.config.materialized == "view" and not reads_a_replaced_table(uid)
-        )
+            if node.config.materialized == "view" and not reads_a_replaced_model(uid)
+        },
+        frozenset(tested),
     )
 
 
@@ -140,14 +161,16 @@ def project_dir() -> Path:
 
 
 def project_marker(cfg: Config, project: Path) -> str:
-    """The dbt project's files, the settings dbt sees (secrets aside) and dbt's version."""
+    """The dbt project's files, the settings dbt sees (secrets aside) and the versions of dbt and its adapters."""
     digest = hashlib.sha256()
     for path in sorted([project / "dbt_project.yml", *(project / "dbt_project").rglob("*")]):
         if path.is_file():
             digest.update(path.relative_to(project).as_posix().encode())
             digest.update(path.read_bytes())
     digest.update(json.dumps(dbt_environment(cfg), sort_keys=True).encode())
-    digest.update(f"dbt-core {version('dbt-core')}".encode())
+    for package in DBT_PACKAGES:
+        with suppress(PackageNotFoundError):
+            digest.update(f"{package} {version(package)}".encode())
     return digest.hexdigest()
 
 
@@ -173,14 +196,19 @@ def newest_build(warehouse) -> str | None:
     return rows[0][0] if rows else None
 
 
-def build_markers(warehouse, cfg: Config) -> dict[str, str]:
-    """What the last build left: the newest dbt invocation and the relations in the project's schemas."""
+def project_relations(warehouse, cfg: Config) -> list[tuple]:
+    """The tables and views in the project's schemas (the analytics schema and those named after it)."""
     schema = cfg.database.analytics_schema
-    relations = warehouse.execute(
-        "select table_schema, table_name, table_type from information_schema.tables "
+    return warehouse.execute(
+        "select lower(table_schema), lower(table_name), table_type from information_schema.tables "
         f"where table_schema = {warehouse.placeholder} or starts_with(table_schema, {warehouse.placeholder})",
         [schema, f"{schema}_"],
     )
+
+
+def build_markers(warehouse, cfg: Config, relations: list[tuple] | None = None) -> dict[str, str]:
+    """What the last build left: the newest dbt invocation and the relations in the project's schemas."""
+    relations = project_relations(warehouse, cfg) if relations is None else relations
     return {"build": str(newest_build(warehouse)), "relations": _rows_marker(relations)}
 
 
@@ -354,13 +382,19 @@ def build_and_publish(cfg: Config, echo: Callable[[str], None], parse: ProjectPa
         plan = plan_build(stored_markers(warehouse, "built"), markers)
         published = stored_markers(warehouse, "published")
     manifest = parse.manifest(markers["project"]) if parse and plan.select is not None else None
-    if manifest is not None:
-        plan = plan.keeping(views_kept(manifest))
+    kept = views_kept(manifest) if manifest is not None else KeptViews({}, frozenset())
+    plan = plan.keeping(kept)
     echo(plan.line())
     if plan.select is not None:
         run_dbt_here(cfg, plan.arguments, manifest)
         with open_warehouse(cfg) as warehouse:
-            markers.update(build_markers(warehouse, cfg))
+            relations = project_relations(warehouse, cfg)
+            if missing := kept.missing({(schema, name) for schema, name, _type in relations}):
+                raise BuildError(
+                    f"the build left views out, and {', '.join(missing)} went missing during it: the next update "
+                    "builds the whole project"
+                )
+            markers.update(build_markers(warehouse, cfg, relations))
             store_markers(warehouse, "built", markers)
     lake = {**markers, "lake": cfg.pipeline.lake_location}
     if published == lake:

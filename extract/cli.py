@@ -9,6 +9,7 @@ stopped by SIGINT / SIGTERM (files in flight finished, re-run for the rest).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import sys
@@ -92,8 +93,8 @@ def main(log_level: str | None, log_format: str | None) -> None:
 def entry_point() -> None:
     """The `tbp-extract` command: `main`, then, once dbt was imported, the exit handlers (logs, coverage,
     multiprocessing's semaphores) and out without the interpreter's teardown: freeing dbt's objects one by one takes
-    0.4 s after everything is written and closed. An extract thread still running when a run fails is stopped instead
-    of waited for."""
+    0.4 s after everything is written and closed. dbt's parse, still running when the extract fails, is stopped
+    instead of waited for (dbt parses again when a saved parse is cut short)."""
     code: object = 0
     try:
         main()
@@ -106,8 +107,9 @@ def entry_point() -> None:
             print(code, file=sys.stderr)
         code = 0 if code is None else 1
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a reader gone (| head) loses nothing it wanted
+            stream.flush()
     os._exit(code)
 
 

@@ -248,8 +248,8 @@ def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
     """A refresh policy that runs while a build refreshes the same aggregate made the build fail ("due to a
     concurrent refresh", seen in CI): the build now pauses the policies and waits for a running one. The policy is held
     running, its refresh window registered, by a lock on the invalidation threshold it takes next, until the build
-    fails or waits for it. A policy paused by hand stays paused; a build that fails while it holds the policies paused
-    leaves none paused."""
+    fails or waits for it (or TimescaleDB's scheduler cancels the policy the build paused). A policy paused by hand
+    stays paused; a build that fails while it holds the policies paused leaves none paused."""
     jobs = {
         name: job_id
         for name, job_id in warehouse_rows(
@@ -273,8 +273,12 @@ def build_while_a_refresh_policy_runs(env: dict[str, str], run_dbt) -> None:
     with pg_connect(env, autocommit=True) as conn:
         conn.execute(f"select alter_job({jobs['cagg_minute_bars_1h']}, scheduled => true)")
     impatient = ["build", "-s", "fct_minute_bars", "--vars", "{continuous_aggregate_policy_wait: 1 second}"]
-    with a_policy_running_on(env, jobs["cagg_minute_bars_5m"]):
-        build = run_dbt(impatient, env, check=False)
+    with a_policy_running_on(env, jobs["cagg_minute_bars_5m"]), ThreadPoolExecutor(1) as pool:
+        built = pool.submit(run_dbt, impatient, env, check=False)
+        wait_till(lambda: built.done() or warehouse_rows(env, BUILD_WAITING) != [(0,)], "the build did not wait")
+        scheduled_while_waiting = warehouse_rows(env, scheduled)
+        build = built.result()
+    assert scheduled_while_waiting == []  # the build paused them all
     assert build.returncode == 1 and "has run for over 1 second" in build.stdout
     assert warehouse_rows(env, scheduled) == [(name,) for name in sorted(jobs)]
     assert warehouse_rows(env, "select count(*) from landing.paused_refresh_policies") == [(0,)]
@@ -293,8 +297,7 @@ def a_policy_running_on(env: dict[str, str], job_id: int) -> Iterator[None]:
         )
         pid = policy.info.backend_pid
         sleeping = pool.submit(policy.execute, "select pg_sleep(300)")
-        while warehouse_rows(env, running) != [("Running",)]:
-            time.sleep(0.1)
+        wait_till(lambda: ("Running",) in warehouse_rows(env, running), "the policy's session did not start")
         try:
             yield
         finally:
@@ -304,29 +307,44 @@ def a_policy_running_on(env: dict[str, str], job_id: int) -> Iterator[None]:
                 sleeping.result()
 
 
+BUILD_WAITING = (
+    "select count(*) from pg_stat_activity "
+    "where query like '%do $wait_for_policies$%' and state = 'active' and pid <> pg_backend_pid()"
+)
+
+
+def wait_till(condition: Callable[[], bool], failure: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
+
+
 def hold_a_policy_running(env: dict[str, str], job_id: int, build: Callable[[], object]):
-    """Runs the build while the policy is held running until the build fails or waits for it."""
+    """Runs the build while the policy is held running, until the build fails, waits for it, or (the scheduler having
+    cancelled the policy it paused) waits on the lock that held the policy."""
     running = f"select job_status from timescaledb_information.job_stats where job_id = {job_id}"
     with pg_connect(env) as blocker, ThreadPoolExecutor(1) as pool:
         blocker.execute("select from _timescaledb_catalog.continuous_aggs_invalidation_threshold for update")
+        held_by_the_lock = (
+            "select count(*) from pg_stat_activity where backend_type = 'client backend' "
+            f"and {blocker.info.backend_pid} = any(pg_blocking_pids(pid))"
+        )
         with pg_connect(env, autocommit=True) as conn:
             conn.execute(f"select alter_job({job_id}, next_start => now())")
-        deadline = time.monotonic() + 60
-        while warehouse_rows(env, running) != [("Running",)]:
-            assert time.monotonic() < deadline, "the refresh policy did not start"
-            time.sleep(0.2)
+        wait_till(lambda: ("Running",) in warehouse_rows(env, running), "the refresh policy did not start", 60)
         built = pool.submit(build)
-        waiting = (
-            "select count(*) from pg_stat_activity "
-            "where query like '%do $wait_for_policies$%' and state = 'active' and pid <> pg_backend_pid()"
+        wait_till(
+            lambda: (
+                built.done()
+                or warehouse_rows(env, BUILD_WAITING) != [(0,)]
+                or warehouse_rows(env, held_by_the_lock) != [(0,)]
+            ),
+            "the build neither failed nor reached its refreshes",
         )
-        while not built.done() and warehouse_rows(env, waiting) == [(0,)]:  # the policy runs on till then
-            assert time.monotonic() < deadline + 120, "the build neither failed nor reached its refreshes"
-            time.sleep(0.2)
         if not built.done():
             time.sleep(2)  # the build waits on
         blocker.commit()
         result = built.result()
-    while warehouse_rows(env, running) == [("Running",)]:
-        time.sleep(0.2)
+    wait_till(lambda: ("Running",) not in warehouse_rows(env, running), "the refresh policy did not end")
     return result

@@ -3,7 +3,7 @@
 import os
 from types import SimpleNamespace
 
-from extract.build import BuildPlan, ProjectParse, plan_build, project_marker, views_kept
+from extract.build import BuildPlan, KeptViews, ProjectParse, plan_build, project_marker, views_kept
 from tests.conftest import REPO
 
 BUILT = {
@@ -24,33 +24,47 @@ def test_nothing_changed_builds_nothing():
     assert plan_build(BUILT, dict(BUILT)).line() == "build: nothing new since the last build, skipped"
 
 
+KEPT = KeptViews(
+    {
+        "stg_polygon__day_aggs": ("analytics_staging", "stg_polygon__day_aggs"),
+        "fct_build_runs": ("analytics", "fct_build_runs"),
+    },
+    frozenset({"int_minute_aggs__checked", "fct_daily_bars"}),
+)
+
+
 def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
     now = {**BUILT, "loads:us_stocks_sip/day_aggs_v1": "42:47", "calendar_days": "s2"}
-    plan = plan_build(BUILT, now).keeping(("stg_polygon__day_aggs", "fct_build_runs"))
-    assert plan.arguments == [
-        "build",
-        "--select",
-        "source:polygon+",
-        "source:reference.calendar_days+",
-        "--exclude",
+    plan = plan_build(BUILT, now)
+    selected = ["build", "--select", "source:polygon+", "source:reference.calendar_days+", "--exclude"]
+    minute_models = [
         "stg_polygon__minute_aggs",
-        "stg_polygon__minute_aggs+1,resource_type:test",
         "int_minute_aggs__checked",
-        "int_minute_aggs__checked+1,resource_type:test",
         "int_minute_aggs__first_dates",
-        "int_minute_aggs__first_dates+1,resource_type:test",
         "int_minute_bars__by_instrument+",
-        "stg_polygon__day_aggs",
+    ]
+    assert plan.arguments == [*selected, *minute_models, "--exclude-resource-type", "unit_test"]
+    assert plan.line() == (
+        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
+        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ "
+        "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
+    )
+    # given the parsed project: the views stay as they are, their tests run, a left-out model's tests go by name
+    plan = plan.keeping(KEPT)
+    assert plan.arguments == [
+        *selected,
+        *minute_models,
+        "int_minute_aggs__checked+1,resource_type:test",
         "fct_build_runs",
+        "stg_polygon__day_aggs",
         "--exclude-resource-type",
         "unit_test",
         "--indirect-selection",
         "empty",
     ]
-    assert plan.line() == (
-        "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
-        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ "
-        "and 2 views kept as they are (calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
+    assert plan.line().endswith(
+        "int_minute_bars__by_instrument+, views kept as they are (calendar_days, loads:us_stocks_sip/day_aggs_v1 "
+        "changed)"
     )
 
 
@@ -62,8 +76,6 @@ def test_a_new_minute_file_builds_the_minute_models_too():
         "source:polygon+",
         "--exclude-resource-type",
         "unit_test",
-        "--indirect-selection",
-        "empty",
     ]
 
 
@@ -76,7 +88,7 @@ def test_instruments_or_reference_data_reach_every_model_that_reads_them():
 
 def test_code_settings_other_builds_and_dropped_relations_build_everything_with_unit_tests_and_views():
     for key in ("project", "build", "relations"):
-        plan = plan_build(BUILT, {**BUILT, key: "other"}).keeping(("stg_polygon__day_aggs",))
+        plan = plan_build(BUILT, {**BUILT, key: "other"}).keeping(KEPT)
         assert plan.arguments == ["build"] and plan.line() == f"build: the whole project ({key} changed)"
     assert plan_build(None, BUILT).line() == "build: the whole project (first build)"
     assert plan_build(BUILT, {**BUILT, "loads:global_crypto/day_aggs_v1": "1:48"}).select == ("source:polygon+",)
@@ -101,17 +113,26 @@ def test_a_parse_beside_the_extract_serves_only_the_project_it_read(make_config,
     assert "TBP_LOOKBACK_DAYS" not in os.environ
 
 
-def model(name: str, materialized: str, *parents: str) -> SimpleNamespace:
+class Config(SimpleNamespace):
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+
+def model(name: str, materialized: str, *parents: str, full_refresh: bool | None = None) -> SimpleNamespace:
     return SimpleNamespace(
         name=name,
+        unique_id=f"model.p.{name}",
         resource_type="model",
-        config=SimpleNamespace(materialized=materialized),
+        schema="Analytics",
+        alias=None,
+        config=Config(materialized=materialized, full_refresh=full_refresh),
         depends_on=SimpleNamespace(nodes=[f"model.p.{parent}" for parent in parents]),
     )
 
 
 def test_a_build_of_changed_data_keeps_the_views_with_no_table_upstream():
-    """A table is replaced by its build, and PostgreSQL drops the views that read it (through other views too)."""
+    """A table is replaced by its build, and PostgreSQL drops the views that read it (through other views too); so
+    is an incremental model set to full_refresh."""
     nodes = [
         model("stg_a", "view"),
         model("int_a", "incremental", "stg_a"),
@@ -120,7 +141,12 @@ def test_a_build_of_changed_data_keeps_the_views_with_no_table_upstream():
         model("fct_a_view", "view", "fct_a"),
         model("fct_a_view_of_view", "view", "fct_a_view"),
         model("fct_b_view", "view", "stg_a", "fct_a"),
+        model("int_c", "incremental", "stg_a", full_refresh=True),
+        model("int_c_view", "view", "int_c"),
     ]
-    test = SimpleNamespace(name="not_null_stg_a_x", resource_type="test", depends_on=SimpleNamespace(nodes=[]))
-    manifest = SimpleNamespace(nodes={f"model.p.{node.name}": node for node in nodes} | {"test.p.t": test})
-    assert views_kept(manifest) == ("int_a_view", "stg_a")
+    test = SimpleNamespace(resource_type="test", depends_on=SimpleNamespace(nodes=["model.p.int_a", "source.p.s"]))
+    manifest = SimpleNamespace(nodes={node.unique_id: node for node in nodes} | {"test.p.t": test})
+    kept = views_kept(manifest)
+    assert kept.relations == {"int_a_view": ("analytics", "int_a_view"), "stg_a": ("analytics", "stg_a")}
+    assert kept.tested_models == {"int_a"}
+    assert kept.missing({("analytics", "stg_a")}) == ["analytics.int_a_view"]
