@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 import yaml
 
+from extract import build
 from tests.conftest import CONFIGURED, PREFIX, REPO, SMALL_END, SMALL_START, bar_line, warehouse_rows, write_day_file
 
 NEXT_SESSION = date(2024, 3, 1)
@@ -96,6 +97,26 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     assert "[info ]" in dbt_log and "[debug]" not in dbt_log  # each node and its outcome, not each statement
     lake = pl.scan_parquet(f"{update.env['TBP_LAKE']}/fct_daily_bars/**/*.parquet", hive_partitioning=True)
     assert lake.filter(pl.col("trade_date") == NEXT_SESSION).collect().height == 12
+
+
+def test_a_view_left_out_that_goes_missing_during_the_build_fails_it(update_on_duckdb, mirror, monkeypatch):
+    """Views are left out only when no build drops them; should one go missing all the same, the build says so and
+    stores no markers."""
+    assert update_on_duckdb()[0].exit_code == 0
+    kept_by_the_project = build.views_kept
+
+    def and_one_that_is_gone(manifest) -> build.KeptViews:
+        kept = kept_by_the_project(manifest)
+        return build.KeptViews({**kept.relations, "gone": ("analytics", "gone")}, kept.tested_models)
+
+    monkeypatch.setattr(build, "views_kept", and_one_that_is_gone)
+    write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
+    result, lines = update_on_duckdb(end=NEXT_SESSION)
+    assert result.exit_code == 5, result.output
+    assert "error: the build left views out, and analytics.gone went missing during it" in result.output
+    monkeypatch.undo()
+    result, lines = update_on_duckdb(end=NEXT_SESSION)  # built again, whole: the failed build stored no markers
+    assert result.exit_code == 0 and lines[0].startswith("build: the whole project (build, "), result.output
 
 
 def view_ids(env) -> dict[str, int]:
