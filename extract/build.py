@@ -206,15 +206,14 @@ def project_relations(warehouse, cfg: Config) -> list[tuple]:
     )
 
 
-def build_markers(warehouse, cfg: Config, relations: list[tuple] | None = None) -> dict[str, str]:
+def build_markers(warehouse, relations: list[tuple]) -> dict[str, str]:
     """What the last build left: the newest dbt invocation and the relations in the project's schemas."""
-    relations = project_relations(warehouse, cfg) if relations is None else relations
     return {"build": str(newest_build(warehouse)), "relations": _rows_marker(relations)}
 
 
 def read_markers(warehouse, cfg: Config, project: Path) -> dict[str, str]:
     schema = warehouse.schema
-    markers = {"project": project_marker(cfg, project), **build_markers(warehouse, cfg)}
+    markers = {"project": project_marker(cfg, project), **build_markers(warehouse, project_relations(warehouse, cfg))}
     for dataset, count, newest in warehouse.execute(
         f"select coalesce(dataset, '{DEFAULT_DATASET}'), count(*), max(load_id) from {schema}.load_manifest group by 1"
     ):
@@ -394,7 +393,7 @@ def build_and_publish(cfg: Config, echo: Callable[[str], None], parse: ProjectPa
                     f"the build left views out, and {', '.join(missing)} went missing during it: the next update "
                     "builds the whole project"
                 )
-            markers.update(build_markers(warehouse, cfg, relations))
+            markers.update(build_markers(warehouse, relations))
             store_markers(warehouse, "built", markers)
     lake = {**markers, "lake": cfg.pipeline.lake_location}
     if published == lake:

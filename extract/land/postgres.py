@@ -46,8 +46,6 @@ from extract.parse import (
 from extract.plan import FileLoad, ManifestEntry
 
 log = logging.getLogger("extract")
-# Landing columns with a BRIN index: load_id (dbt reads recent loads), file_date (people read date ranges).
-BRIN_COLUMNS = ("load_id", "file_date")
 # pg_advisory_lock key shared by every extract into one database ("tbp" in ASCII).
 EXTRACT_LOCK_KEY = 0x746270
 # PostgreSQL type oids -> DuckDB types, for exports (anything else travels as text).
@@ -203,7 +201,7 @@ class PostgresWarehouse(Warehouse):
     def _prepare_landing_table(self, table: str) -> None:
         # Appends arrive in load order, and roughly in date order: BRIN indexes find the rows of recent loads
         # (for dbt) and of a date range (for people) at almost no COPY cost.
-        for column in BRIN_COLUMNS:
+        for column in ("load_id", "file_date"):
             self._execute(
                 f"create index if not exists {table}_{column}_brin on {self.schema}.{table} using brin ({column})"
             )
