@@ -13,7 +13,17 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from bench.run import CONFIGURED, REPO, Bench, copy_limit, ctas_limit, fresh_database, table_bytes, timed
+from bench.run import (
+    CONFIGURED,
+    REPO,
+    Bench,
+    copy_limit,
+    ctas_limit,
+    drop_database,
+    fresh_database,
+    table_bytes,
+    timed,
+)
 from extract.calendar import session_bounds, sessions
 from extract.sources import day_file_key
 
@@ -209,7 +219,6 @@ def run_minute(bench: Bench, mirror: Path) -> None:
     }
     report.add("minute limit: zcat | psql \\copy into a plain table", "postgres", limits["postgres"], rows)
     report.add("minute limit: DuckDB CREATE TABLE AS read_csv(all files)", "duckdb", limits["duckdb"], rows)
-    fresh_database(bench.admin_dsn, "bench_minute_limit")  # its rows are not needed any more
     (bench.work / "minute-limit.duckdb").unlink()
     land_all(bench, mirror, files, rows, limits)
     build_configured(bench, mirror)
@@ -247,6 +256,8 @@ def land_all(bench: Bench, mirror: Path, files: list[Path], rows: int, limits: d
             f"{per_file:.2f}s and {per_file_bytes / 1e6:,.0f} MB of landing a file: "
             f"{per_file * FIVE_YEARS / 3600:.1f} h, {per_file_bytes * FIVE_YEARS / 1e9:,.0f} GB on disk",
         )
+        if name == "postgres":  # needed no more: dropped before autovacuum would vacuum it during the next step
+            drop_database(bench.admin_dsn, target["DB_NAME"])
 
 
 def build_configured(bench: Bench, mirror: Path) -> None:
