@@ -13,7 +13,7 @@
     indexes=[
         {'columns': ['ticker', 'trade_date'], 'unique': True},
         {'columns': ['trade_date']},
-    ],
+    ] if target.type == 'postgres' else [],
     post_hook=[
         "{{ remove_retired_bars(this) }}",
         "{{ apply_timescale_settings(this) }}",

@@ -13,7 +13,7 @@
     indexes=[
         {'columns': ['ticker', 'bar_start'], 'unique': True},
         {'columns': ['bar_start']},
-    ],
+    ] if target.type == 'postgres' else [],
     post_hook=[
         "{{ remove_retired_bars(this, 'int_minute_bars__by_instrument', 'bar_start') }}",
         "{{ apply_timescale_settings(this, 'bar_start', var('minute_chunk_interval')) }}",

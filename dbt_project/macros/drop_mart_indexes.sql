@@ -1,0 +1,23 @@
+{#-
+    DuckDB: the marts carry no index (they are PostgreSQL's alone). dbt-duckdb's rebuild of a table reads
+    duckdb_indexes(), which failed while the other thread replaced an indexed mart ("Table with name
+    fct_minute_bars__dbt_backup does not exist!" on every full refresh with minute bars). Warehouses built by earlier
+    versions keep those indexes until this on-run-start hook drops them.
+-#}
+{% macro drop_mart_indexes() %}
+    {{ return(adapter.dispatch('drop_mart_indexes', 'tickerbars')()) }}
+{% endmacro %}
+
+{% macro default__drop_mart_indexes() %}{% endmacro %}
+
+{% macro duckdb__drop_mart_indexes() %}
+    {%- if execute -%}
+        {%- set found = run_query(
+            "select schema_name, index_name from duckdb_indexes() where database_name = current_database() "
+            ~ "and schema_name = '" ~ target.schema ~ "' and table_name in ('fct_daily_bars', 'fct_minute_bars')"
+        ) -%}
+        {%- for schema_name, index_name in found.rows %}
+            drop index "{{ schema_name }}"."{{ index_name }}";
+        {%- endfor -%}
+    {%- endif -%}
+{% endmacro %}
