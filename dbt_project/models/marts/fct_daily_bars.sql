@@ -10,10 +10,7 @@
     unique_key=['ticker', 'trade_date'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    indexes=[
-        {'columns': ['ticker', 'trade_date'], 'unique': True},
-        {'columns': ['trade_date']},
-    ] if target.type == 'postgres' else [],
+    indexes=mart_indexes('trade_date'),
     post_hook=[
         "{{ remove_retired_bars(this) }}",
         "{{ apply_timescale_settings(this) }}",

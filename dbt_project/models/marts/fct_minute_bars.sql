@@ -10,10 +10,7 @@
     unique_key=['ticker', 'bar_start'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    indexes=[
-        {'columns': ['ticker', 'bar_start'], 'unique': True},
-        {'columns': ['bar_start']},
-    ] if target.type == 'postgres' else [],
+    indexes=mart_indexes('bar_start'),
     post_hook=[
         "{{ remove_retired_bars(this, 'int_minute_bars__by_instrument', 'bar_start') }}",
         "{{ apply_timescale_settings(this, 'bar_start', var('minute_chunk_interval')) }}",

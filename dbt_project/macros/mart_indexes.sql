@@ -1,5 +1,18 @@
 {#-
-    DuckDB: the marts carry no index (they are PostgreSQL's alone). dbt-duckdb's rebuild of a table reads
+    A bars mart's indexes: on PostgreSQL its key, unique, and its time column (dbt-postgres `indexes`).
+-#}
+{% macro mart_indexes(time_column) %}
+    {{ return(adapter.dispatch('mart_indexes', 'tickerbars')(time_column)) }}
+{% endmacro %}
+
+{% macro default__mart_indexes(time_column) %}{{ return([]) }}{% endmacro %}
+
+{% macro postgres__mart_indexes(time_column) %}
+    {{ return([{'columns': ['ticker', time_column], 'unique': True}, {'columns': [time_column]}]) }}
+{% endmacro %}
+
+{#-
+    DuckDB: the marts carry no index. dbt-duckdb's rebuild of a table reads
     duckdb_indexes(), which failed while the other thread replaced an indexed mart ("Table with name
     fct_minute_bars__dbt_backup does not exist!" on every full refresh with minute bars). Warehouses built by earlier
     versions keep those indexes until this on-run-start hook drops them.
