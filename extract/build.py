@@ -48,6 +48,7 @@ SESSION_BLIND_MODELS = {
         "stg_polygon__minute_aggs",
         "int_minute_aggs__checked",
         "int_minute_aggs__first_dates",
+        "int_minute_aggs__tickers_read",
         "int_minute_bars__by_instrument+",
     ),
 }

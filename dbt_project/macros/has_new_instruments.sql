@@ -1,13 +1,13 @@
 {#-
     Whether a ticker of the configured instruments was not read by the last build of `relation` (the list it read is
-    kept in int_day_aggs__tickers_read, looked up here without a ref so as not to make a cycle). Decided when the
+    kept in the table `tickers_read`, looked up here without a ref so as not to make a cycle). Decided when the
     model compiles, so that the incremental filter stays a plain predicate the warehouse can serve from an index.
 -#}
-{% macro has_new_instruments(relation) %}
+{% macro has_new_instruments(relation, tickers_read) %}
     {% if not execute %}
         {{ return(false) }}
     {% endif %}
-    {% set read = adapter.get_relation(relation.database, relation.schema, 'int_day_aggs__tickers_read') %}
+    {% set read = adapter.get_relation(relation.database, relation.schema, tickers_read) %}
     {% set already = read if read is not none else '(select distinct ticker as traded_ticker from ' ~ relation ~ ')' %}
     {% set new_tickers = run_query(
         "select count(*) from " ~ ref('int_instruments__tickers')

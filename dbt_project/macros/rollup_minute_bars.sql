@@ -2,7 +2,8 @@
     The bars of `minute_bars` rolled up per ticker and bucket of `bucket_seconds` (none: per session day, the
     regular session's bars only): the first open, the highest high, the lowest low, the last close, summed volume
     and trades. New York is a whole number of hours from UTC, so buckets of 5 minutes or an hour cut the epoch in
-    New York time too. Incremental: every bucket of the days with a bar loaded since the last build is rebuilt.
+    New York time too. Incremental: every bucket of the days with a bar loaded since the last build is rebuilt, and
+    every day of a ticker new to the rollup (configured or active again: its bars come with their old loads).
 -#}
 {% macro rollup_minute_bars(minute_bars, bucket_seconds=none) %}
 
@@ -16,7 +17,9 @@ with
             ticker,
             trade_date
         from {{ minute_bars }}
-        where loaded_at > (select max(loaded_at) from {{ this }})
+        where
+            loaded_at > (select max(loaded_at) from {{ this }})
+            or ticker not in (select distinct ticker from {{ this }})
 
     ),
 
@@ -69,8 +72,11 @@ group by ticker, trade_date, bucket_ns
 
 {% endmacro %}
 
-{#- Days a rollup holds that its minute bars no longer support (the instrument left, or its bars were retired). -#}
-{% macro remove_unsupported_rollup_days(relation, minute_bars) %}
+{#-
+    Days a rollup holds that its minute bars no longer support: the instrument left, its bars were retired, or (for
+    the regular-session rollup, `regular_only`) a re-published file has none of that day's regular session.
+-#}
+{% macro remove_unsupported_rollup_days(relation, minute_bars, regular_only=false) %}
     delete from {{ relation }}
     where not exists (
         select 1
@@ -78,5 +84,8 @@ group by ticker, trade_date, bucket_ns
         where
             minute_bars.ticker = {{ relation.identifier }}.ticker
             and minute_bars.trade_date = {{ relation.identifier }}.trade_date
+            {%- if regular_only %}
+                and minute_bars.market_session = 'regular'
+            {%- endif %}
     )
 {% endmacro %}

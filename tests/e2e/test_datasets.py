@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from unittest.mock import ANY
 
 import duckdb
 import psycopg
@@ -191,6 +192,80 @@ def test_minute_files_alone_build_minute_bars(base_env, make_config, every_datas
 
 
 @pytest.mark.timescaledb
+def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(
+    target_env, make_config, config_dir, every_dataset_mirror, run_dbt
+):
+    """A ticker configured again gets its minute bars back from landing (the minute model re-read only files with
+    newer loads, and landing held its rows already); the rollups take bars that reach fct_minute_bars with old loads
+    (a ticker active again); a day re-published without its regular session leaves the daily rollup (its bar stayed).
+    Each held the old answer while every test passed."""
+    datasets = "us_stocks_sip/day_aggs_v1,us_stocks_sip/minute_aggs_v1"
+    env = {**target_env, "TBP_DATASETS": datasets}
+    cfg = make_config(**target_env, TBP_SOURCE=str(every_dataset_mirror), TBP_DATASETS=datasets)
+    instruments = config_dir / "instruments.yml"
+    configured = instruments.read_text()
+
+    def extract_and_build(instruments_text: str) -> None:
+        instruments.write_text(instruments_text)
+        run_extract(
+            make_config(**target_env, TBP_SOURCE=str(every_dataset_mirror), TBP_DATASETS=datasets),
+            RunOptions(start=START, end=END),
+        )
+        run_dbt(["build"], env)
+
+    def minute_counts(ticker: str) -> list[tuple]:
+        return warehouse_rows(
+            env,
+            " union all ".join(
+                f"select '{relation}', count(*) from analytics.{relation} where ticker = '{ticker}'"
+                for relation in ("fct_minute_bars", "fct_minute_bars_5m", "fct_minute_bars_1h", "fct_minute_bars_daily")
+            ),
+        )
+
+    run_extract(cfg, RunOptions(start=START, end=END))
+    run_dbt(["build"], env)
+    msft, aapl = minute_counts("MSFT"), minute_counts("AAPL")
+    assert all(count > 0 for _relation, count in msft + aapl)
+
+    msft_line = next(line for line in configured.splitlines() if "ticker: MSFT," in line)
+    extract_and_build(configured.replace(msft_line + "\n", "").replace(", MSFT", ""))  # and its groups
+    assert all(count == 0 for _relation, count in minute_counts("MSFT"))
+    extract_and_build(configured)
+    assert minute_counts("MSFT") == msft
+
+    aapl_line = next(line for line in configured.splitlines() if "ticker: AAPL," in line)
+    extract_and_build(configured.replace(aapl_line, aapl_line.replace("active: true", "active: false")))
+    assert all(count == 0 for _relation, count in minute_counts("AAPL"))
+    extract_and_build(configured)
+    assert minute_counts("AAPL") == aapl
+
+    day = date(2024, 12, 4)
+    path = every_dataset_mirror / "us_stocks_sip" / "minute_aggs_v1" / f"{day:%Y/%m/%Y-%m-%d}.csv.gz"
+    original = path.read_bytes()
+    regular = range(
+        int(datetime(2024, 12, 4, 14, 30, tzinfo=UTC).timestamp()),
+        int(datetime(2024, 12, 4, 21, tzinfo=UTC).timestamp()),
+    )
+    try:
+        lines = gzip.decompress(original).decode().splitlines()
+        kept = [lines[0]] + [
+            line for line in lines[1:] if not (line.startswith("AAPL,") and int(line.split(",")[6]) // 10**9 in regular)
+        ]
+        assert len(kept) < len(lines)
+        path.write_bytes(gzip.compress(("\n".join(kept) + "\n").encode(), mtime=0))
+        extract_and_build(configured)
+    finally:
+        path.write_bytes(original)
+    assert warehouse_rows(
+        env,
+        "select market_session, count(*) from analytics.fct_minute_bars where ticker = 'AAPL' "
+        "and trade_date = '2024-12-04' group by market_session order by 1",
+    ) == [("post_market", ANY), ("pre_market", ANY)]
+    assert warehouse_rows(
+        env, "select count(*) from analytics.fct_minute_bars_daily where ticker = 'AAPL' and trade_date = '2024-12-04'"
+    ) == [(0,)]
+
+
 def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equal_to_the_rollups(
     timescale_env, make_config, every_dataset_mirror, run_dbt
 ):

@@ -78,8 +78,9 @@ def test_nothing_new_builds_nothing_and_a_new_session_builds_only_its_models(upd
     # the new session's file is due now, too: coverage counts it
     assert lines[0] == (
         "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
-        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+, views kept as they "
-        "are (calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
+        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_aggs__tickers_read "
+        "int_minute_bars__by_instrument+, views kept as they are (calendar_days, loads:us_stocks_sip/day_aggs_v1 "
+        "changed)"
     )
     assert "unit_test" not in result.output and "partitions written" in lines[1]
     # the views were not created again (PostgreSQL kept them too: no table they read was replaced), their tests ran

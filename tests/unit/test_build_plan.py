@@ -41,13 +41,14 @@ def test_a_new_day_file_builds_the_day_models_and_leaves_the_minute_models():
         "stg_polygon__minute_aggs",
         "int_minute_aggs__checked",
         "int_minute_aggs__first_dates",
+        "int_minute_aggs__tickers_read",
         "int_minute_bars__by_instrument+",
     ]
     assert plan.arguments == [*selected, *minute_models, "--exclude-resource-type", "unit_test"]
     assert plan.line() == (
         "build: source:polygon+ source:reference.calendar_days+ except stg_polygon__minute_aggs "
-        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_bars__by_instrument+ "
-        "(calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
+        "int_minute_aggs__checked int_minute_aggs__first_dates int_minute_aggs__tickers_read "
+        "int_minute_bars__by_instrument+ (calendar_days, loads:us_stocks_sip/day_aggs_v1 changed)"
     )
     # given the parsed project: the views stay as they are, their tests run, a left-out model's tests go by name
     plan = plan.keeping(KEPT)

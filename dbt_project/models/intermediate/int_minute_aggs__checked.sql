@@ -2,9 +2,9 @@
     The minute bars of the configured instruments' tickers from the current version of each minute file, each
     checked by the day bars' rules, with the part of the day it trades in (pre_market, regular, post_market: the
     regular session is 09:30 to 16:00 New York, to 13:00 on an early close). A re-published file replaces every
-    row of its older version (delete+insert on source_key); incremental runs re-read the files with newer loads.
-    Minute files land the configured tickers only by default, so a newly configured ticker arrives by the
-    extractor widening its files, which are then re-read here.
+    row of its older version (delete+insert on source_key); incremental runs re-read the files with newer loads,
+    and every file when a configured ticker was not read yet (int_minute_aggs__tickers_read): one configured
+    again finds its rows in landing already, and minute files landed whole (land_scope all) are never widened.
 -#}
 {{ config(
     unique_key='source_key',
@@ -74,7 +74,7 @@ bars as (
             and manifest.load_id >= current_versions.first_load_id
     where
         stg.ticker in (select instruments.ticker from instruments)
-        {% if is_incremental() %}
+        {% if is_incremental() and not has_new_instruments(this, 'int_minute_aggs__tickers_read') %}
             and stg.load_id >= {{ first_load_to_reread(this, 'minute_aggs') }}
             and manifest.source_key in (select changed_files.source_key from changed_files)
         {% endif %}

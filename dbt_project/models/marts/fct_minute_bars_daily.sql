@@ -4,7 +4,7 @@
     unique_key=['ticker', 'trade_date'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    post_hook="{{ remove_unsupported_rollup_days(this, ref('fct_minute_bars')) }}",
+    post_hook="{{ remove_unsupported_rollup_days(this, ref('fct_minute_bars'), regular_only=true) }}",
 ) }}
 
 {{ rollup_minute_bars(ref('fct_minute_bars')) }}
