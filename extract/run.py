@@ -228,10 +228,12 @@ def run_extract(
 
 
 def _write_configuration(cfg: Config, warehouse, start: date, end: date) -> None:
-    """The instruments, datasets and calendar days as this run sees them, for the models to read."""
+    """The instruments, datasets and calendar days as this run sees them, for the models to read. The calendar covers
+    every file landed too: a later start must not make earlier files look dated on days off."""
     warehouse.write_instruments(cfg.instruments, datetime.now(UTC))
     warehouse.write_datasets(cfg.pipeline.datasets)
-    first, last = min(start, cfg.pipeline.start_date), max(end, today_in_new_york())
+    [(landed_from,)] = warehouse.execute(f"select min(file_date) from {warehouse.schema}.load_manifest")
+    first, last = min(start, cfg.pipeline.start_date, landed_from or start), max(end, today_in_new_york())
     calendars = {"XNYS", *(d.calendar for d in cfg.pipeline.datasets)}
     warehouse.write_calendar_days(
         {calendar: trading_days(calendar, first, last) for calendar in calendars},

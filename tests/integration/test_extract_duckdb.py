@@ -84,6 +84,17 @@ def test_sessions_are_due_through_the_runs_end_or_the_last_file_due_by_now(make_
     assert query(cfg, last_due) == [(sessions(SMALL_START, files_due_through(datetime.now(UTC)))[-1],)]
 
 
+def test_a_later_start_keeps_the_calendar_of_every_file_landed(make_config, small_mirror):
+    """The calendar began at the run's start (or start_date): a run with a later one made the files landed before it
+    look dated on days off (fct_missing_sessions: not_a_session), and a full refresh quarantined their minute bars."""
+    first_day = "select min(session_date) from landing.calendar_days where calendar = 'XNYS'"
+    run_extract(make_config(TBP_SOURCE=str(small_mirror), TBP_START_DATE=str(SMALL_START)), WHOLE_RANGE)
+    later = SMALL_END - timedelta(days=7)
+    run_extract(make_config(TBP_SOURCE=str(small_mirror), TBP_START_DATE=str(later)), RunOptions(start=later))
+    cfg = make_config(TBP_SOURCE=str(small_mirror))
+    assert query(cfg, first_day) == query(cfg, "select min(file_date) from landing.load_manifest") == [(SMALL_START,)]
+
+
 def test_a_rerun_of_the_same_range_loads_nothing(make_config, small_mirror, caplog):
     cfg = make_config(TBP_SOURCE=str(small_mirror))
     caplog.set_level("INFO", logger="extract")
