@@ -5,7 +5,14 @@ from datetime import date
 import pytest
 
 from extract.errors import PipelineError
-from extract.orchestration import FileNotPublishedYet, daily_extract, month_windows, prefetch, recent_window
+from extract.orchestration import (
+    FileNotPublishedYet,
+    daily_extract,
+    missing_keys,
+    month_windows,
+    prefetch,
+    recent_window,
+)
 from extract.sources import S3Bucket, s3_client
 from tests.conftest import PREFIX, S3_CREDENTIALS, SMALL_END
 
@@ -33,6 +40,16 @@ def test_a_daily_run_loads_the_window_and_waits_for_a_missing_session(make_confi
         daily_extract(make_config(TBP_SOURCE=str(mirror), DUCKDB_PATH=str(mirror / "other.duckdb")), date(2024, 2, 28))
     saturday = daily_extract(cfg, date(2024, 2, 24))  # no file is due on a Saturday: no FileNotPublishedYet
     assert saturday.failed == {} and saturday.end == date(2024, 2, 24)
+
+
+def test_a_dataset_with_no_configured_ticker_to_land_is_not_waited_for(make_config, mirror):
+    """The run does not list a dataset whose files would land nothing (land_scope configured, no configured ticker of
+    it); the daily run waited for its file every day (FileNotPublishedYet, then a lateness alert)."""
+    datasets = "us_stocks_sip/day_aggs_v1,us_options_opra/day_aggs_v1"
+    cfg = make_config(TBP_SOURCE=str(mirror), TBP_DATASETS=datasets)
+    summary = daily_extract(cfg, SMALL_END)
+    assert summary.files_loaded == 11
+    assert missing_keys(cfg, SMALL_END) == []
 
 
 def test_a_daily_run_with_a_failed_file_fails_for_a_retry(make_config, mirror):
