@@ -6,7 +6,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from extract.errors import ConfigError
 
 # A stock ticker (BRK.B), or the provider's asset-class prefix and symbol (I:SPX, X:BTCUSD, O:SPY251219C00650000).
 TICKER_PATTERN = re.compile(r"^(?:[A-Z]:)?[A-Z][A-Za-z0-9.\-]{0,23}$")
+OPTION_PATTERN = re.compile(r"^O:[A-Z][A-Z0-9]{0,5}(?P<expiry>\d{6})[CP]\d{8}$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("instruments.yml", "pipeline.yml", "s3.yml", "database.yml", "api.yml")
 TARGETS = ("duckdb", "postgres")
@@ -504,7 +505,24 @@ def validate_ticker(ticker: str, where: str = "ticker") -> str:
         raise ConfigError(
             f"{where}: '{ticker}' is not a valid ticker (letters, digits, '.', '-', starting with a capital)"
         )
+    if ticker.startswith("O:") and not _is_option_symbol(ticker):
+        raise ConfigError(
+            f"{where}: '{ticker}' is not an option ticker (O:, the root, the expiry as YYMMDD, C or P, the strike "
+            "in thousandths as 8 digits, as in O:SPY250110C00480000)"
+        )
     return ticker
+
+
+def _is_option_symbol(ticker: str) -> bool:
+    """An OCC symbol, which dim_option_contracts parses into root, expiry, call/put and strike."""
+    found = OPTION_PATTERN.match(ticker)
+    if not found:
+        return False
+    try:
+        datetime.strptime(found["expiry"], "%y%m%d")
+    except ValueError:
+        return False
+    return True
 
 
 def _instruments(data: dict[str, Any]) -> tuple[tuple[Instrument, ...], dict[str, tuple[str, ...]]]:

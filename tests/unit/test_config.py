@@ -34,10 +34,41 @@ def test_missing_variable_names_file_key_and_variable(config_dir, base_env):
 
 
 @pytest.mark.parametrize(
-    "ticker", ["AAPL", "BRK.B", "ABRpD", "ACAHW", "A", "BF-B", "I:SPX", "X:BTCUSD", "C:EURUSD", "O:SPY251219C00650000"]
+    "ticker",
+    [
+        "AAPL",
+        "BRK.B",
+        "ABRpD",
+        "ACAHW",
+        "A",
+        "BF-B",
+        "I:SPX",
+        "X:BTCUSD",
+        "C:EURUSD",
+        "O:SPY251219C00650000",
+        "O:F250117P00012500",
+        "O:SPXW250110C05900000",
+        "O:SPY1250117C00480000",
+    ],
 )
 def test_real_ticker_spellings_are_accepted(ticker):
     assert validate_ticker(ticker) == ticker
+
+
+@pytest.mark.parametrize(
+    "ticker",
+    [
+        "O:SPY24122C00500000",
+        "O:SPY241320C00500000",
+        "O:SPY241220X00500000",
+        "O:SPY241220C0050000",
+        "O:ABCDEFG241220C00500000",
+    ],
+)
+def test_an_option_ticker_that_is_not_an_occ_symbol_is_refused(ticker):
+    """dim_option_contracts parses root, expiry, call/put and strike from it: a digit short failed the build."""
+    with pytest.raises(ConfigError, match="is not an option ticker .*O:SPY250110C00480000"):
+        validate_ticker(ticker, "instruments.yml")
 
 
 @pytest.mark.parametrize(
