@@ -191,7 +191,6 @@ def test_minute_files_alone_build_minute_bars(base_env, make_config, every_datas
     assert warehouse_rows(base_env, runs) == [(1, 1)]
 
 
-@pytest.mark.timescaledb
 def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(
     target_env, make_config, config_dir, every_dataset_mirror, run_dbt
 ):
@@ -266,6 +265,7 @@ def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(
     ) == [(0,)]
 
 
+@pytest.mark.timescaledb
 def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equal_to_the_rollups(
     timescale_env, make_config, every_dataset_mirror, run_dbt
 ):
