@@ -20,6 +20,7 @@ import tickerbars
 from extract.demo import DemoSpec, write_demo_mirror
 from extract.lake import FolderLake, publish
 from extract.run import RunOptions, open_warehouse, run_extract
+from extract.status import warehouse_status
 from tests.conftest import CONFIGURED, pg_connect, warehouse_rows
 
 START, END = date(2024, 11, 25), date(2024, 12, 6)  # holds 2024-11-29, an early close (13:00)
@@ -189,6 +190,40 @@ def test_minute_files_alone_build_minute_bars(base_env, make_config, every_datas
     ) == [(ticker, "ohlc_inconsistent", True)]
     runs = "select sum(quarantined_rows), sum(quarantined_ohlc_inconsistent) from analytics.fct_extract_runs"
     assert warehouse_rows(base_env, runs) == [(1, 1)]
+
+
+def test_an_option_is_expected_to_its_expiry_and_may_skip_days(
+    base_env, make_config, config_dir, every_dataset_mirror, run_dbt, tmp_path
+):
+    """An option contract trades on no day after its expiry, and not on every day before it: counting every day of
+    the dataset failed the coverage test, and so every build, once a configured contract expired or skipped days."""
+    datasets = "us_stocks_sip/day_aggs_v1,us_options_opra/day_aggs_v1"
+    mirror = tmp_path / "options-mirror"
+    for dataset in datasets.split(","):
+        shutil.copytree(every_dataset_mirror / dataset, mirror / dataset)
+    listed, expiring = "O:SPY250110C00480000", "O:SPY241203C00480000"
+    for number, path in enumerate(sorted((mirror / "us_options_opra").rglob("*.csv.gz"))):
+        header, *lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        (row,) = [line for line in lines if line.startswith(listed + ",")]
+        if path.name <= "2024-12-03.csv.gz":
+            lines.append(row.replace(listed, expiring))
+        if number in (2, 5):  # a day the listed contract did not trade
+            lines.remove(row)
+        path.write_bytes(gzip.compress("\n".join([header, *lines, ""]).encode()))
+    text = (config_dir / "instruments.yml").read_text()
+    added = "".join(f"  - {{ticker: '{ticker}', type: option}}\n" for ticker in (listed, expiring))
+    (config_dir / "instruments.yml").write_text(text.replace("instruments:\n", "instruments:\n" + added, 1))
+
+    cfg = make_config(**base_env, TBP_SOURCE=str(mirror), TBP_DATASETS=datasets)
+    run_extract(cfg, RunOptions(START, END))
+    assert "ERROR=0" in run_dbt(["build"], {**base_env, "TBP_DATASETS": datasets}).stdout
+    coverage = (
+        "select ticker, sessions_present, sessions_expected from analytics.fct_ticker_coverage "
+        "where ticker like 'O:%' order by ticker"
+    )
+    assert warehouse_rows(base_env, coverage) == [(expiring, 6, 6), (listed, 7, 9)]
+    status = warehouse_status(cfg)
+    assert status.exit_code == 0, status.problems
 
 
 def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(

@@ -1,8 +1,8 @@
 {#-
     Per active configured instrument: days with a bar against its dataset's calendar (NYSE sessions, every day for
     crypto, Sunday to Friday for forex) from its first bar to the dataset's last expected day
-    (int_dataset_days__expected: the newest file, or the last day whose file is due if later). A day with no file at
-    all counts as missing.
+    (int_dataset_days__expected: the newest file, or the last day whose file is due if later), and for an option
+    contract to its expiry at the latest. A day with no file at all counts as missing.
 -#}
 with
 
@@ -42,6 +42,12 @@ present as (
 
 ),
 
+option_contracts as (
+
+    select * from {{ ref('dim_option_contracts') }}
+
+),
+
 expected as (
 
     select
@@ -50,6 +56,8 @@ expected as (
     from present
     inner join expected_days
         on present.dataset = expected_days.dataset and present.first_session <= expected_days.session_date
+    left join option_contracts on present.ticker = option_contracts.ticker
+    where expected_days.session_date <= coalesce(option_contracts.expiration_date, expected_days.session_date)
     group by present.ticker
 
 )
