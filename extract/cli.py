@@ -227,6 +227,8 @@ def check_config(config_dir, target, environment) -> None:
     click.echo(f"target: {cfg.target} ({target_desc})")
     if cfg.pipeline.start_date > today_in_new_york():
         click.echo(f"warning: start_date {cfg.pipeline.start_date} is in the future: runs without --start load nothing")
+    for warning in cfg.unheld_instruments():
+        click.echo(f"warning: {warning}")
     problems = cfg.validate_environment()
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)

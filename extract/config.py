@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from dotenv import dotenv_values
 
-from extract.datasets import DEFAULT_DATASET, Dataset, chosen_dataset
+from extract.datasets import DEFAULT_DATASET, Dataset, chosen_dataset, registry
 from extract.errors import ConfigError
 
 # A stock ticker (BRK.B), or the provider's asset-class prefix and symbol (I:SPX, X:BTCUSD, O:SPY251219C00650000).
@@ -233,6 +233,19 @@ class Config:
         """The configured tickers a dataset's files hold, earlier tickers of the instruments included."""
         tickers = {t for i in self.instruments for t in (i.ticker, *i.previous_tickers)}
         return frozenset(t for t in tickers if dataset.owns_ticker(t))
+
+    def unheld_instruments(self) -> list[str]:
+        """A warning for each configured instrument no listed dataset holds: it would get no bars, without a word."""
+        listed = self.pipeline.datasets
+        warnings = []
+        for ticker in self.all_tickers():
+            if not any(d.owns_ticker(ticker) for d in listed):
+                owners = [d.name for d in registry().values() if d.owns_ticker(ticker)]
+                warnings.append(
+                    f"{ticker}: no dataset in pipeline.yml holds it, so it gets no bars; add "
+                    f"{' or '.join(owners) or 'its dataset'} to datasets (TBP_DATASETS)"
+                )
+        return warnings
 
     def active_tickers(self) -> list[str]:
         return [i.ticker for i in self.instruments if i.active]

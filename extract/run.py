@@ -191,6 +191,7 @@ def run_extract(
                     for name, scope in scopes.items()
                     if scope == frozenset()
                 ]
+                + cfg.unheld_instruments()
                 + [refused for listing in listings.values() for refused in listing.refused]
                 + [
                     f"{key}: loaded before but no longer listed by the source; its landed rows are kept"

@@ -17,6 +17,22 @@ def test_check_config_passes_for_a_local_mirror(invoke, tmp_path):
     assert "12 instruments (12 active)" in result.output and result.output.strip().endswith("ok")
 
 
+def test_an_instrument_no_listed_dataset_holds_is_named_with_the_dataset_to_add(invoke, config_dir, small_mirror):
+    """It got no bars, and every check passed (coverage null, status 0)."""
+    text = (config_dir / "instruments.yml").read_text()
+    (config_dir / "instruments.yml").write_text(
+        text.replace("instruments:\n", "instruments:\n  - {ticker: 'X:BTCUSD', type: crypto}\n", 1)
+    )
+    warning = (
+        "X:BTCUSD: no dataset in pipeline.yml holds it, so it gets no bars; add global_crypto/day_aggs_v1 to datasets "
+        "(TBP_DATASETS)"
+    )
+    result = invoke("check-config", TBP_SOURCE=str(small_mirror))
+    assert result.exit_code == 0 and f"warning: {warning}\n" in result.output
+    result = invoke("run", "--start", str(SMALL_START), "--end", str(SMALL_START), TBP_SOURCE=str(small_mirror))
+    assert result.exit_code == 0 and f"warning: {warning}\n" in result.output
+
+
 def test_check_config_reports_missing_credentials_with_exit_code_2(invoke):
     result = invoke("check-config", TBP_SOURCE="s3://flatfiles")
     assert result.exit_code == 2
