@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -105,6 +106,15 @@ class Instrument:
     sector: str
     active: bool = True
     previous_tickers: tuple[str, ...] = ()  # earlier tickers of the same instrument, newest first
+
+    def earlier_tickers(self, event_records: list[str]) -> list[str]:
+        """Its earlier tickers: those instruments.yml names, then those its ticker events (the API's records) name."""
+        named = list(self.previous_tickers)
+        for record in event_records:
+            for event in json.loads(record).get("events") or []:
+                change = event.get("ticker_change") if isinstance(event, dict) else None
+                named.append(change.get("ticker") if isinstance(change, dict) else None)
+        return [t for t in dict.fromkeys(named) if isinstance(t, str) and t and t != self.ticker]
 
 
 @dataclass(frozen=True)
@@ -229,9 +239,10 @@ class Config:
     def all_tickers(self) -> list[str]:
         return [i.ticker for i in self.instruments]
 
-    def tickers_of(self, dataset: Dataset) -> frozenset[str]:
-        """The configured tickers a dataset's files hold, earlier tickers of the instruments included."""
-        tickers = {t for i in self.instruments for t in (i.ticker, *i.previous_tickers)}
+    def tickers_of(self, dataset: Dataset, earlier: frozenset[str] = frozenset()) -> frozenset[str]:
+        """The configured tickers a dataset's files hold, earlier tickers of the instruments included (those of
+        instruments.yml, and `earlier`: those the ticker events name)."""
+        tickers = {t for i in self.instruments for t in (i.ticker, *i.previous_tickers)} | earlier
         return frozenset(t for t in tickers if dataset.owns_ticker(t))
 
     def unheld_instruments(self) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from extract.config import Config, Instrument
+from extract.config import Config
 from extract.errors import NotAuthorizedError, PipelineError
 from extract.land.common import Warehouse
 from extract.rest import ReferenceApi, make_reference_api
@@ -104,16 +104,6 @@ def page_records(body: dict) -> list[dict]:
     return [results] if isinstance(results, dict) else []
 
 
-def earlier_tickers(instrument: Instrument, events: ReferenceFetch | None) -> list[str]:
-    """The instrument's earlier tickers: those instruments.yml names, then those its ticker events name."""
-    named = list(instrument.previous_tickers)
-    for _page, record in events.records if events else []:
-        for event in json.loads(record).get("events") or []:
-            change = event.get("ticker_change") if isinstance(event, dict) else None
-            named.append(change.get("ticker") if isinstance(change, dict) else None)
-    return [t for t in dict.fromkeys(named) if isinstance(t, str) and t and t != instrument.ticker]
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -132,7 +122,7 @@ def run_reference(
         fetcher = Fetcher(api, warehouse, summary, clock, cfg.api.lookback_days)
         for instrument in cfg.instruments:
             *_, events = [fetcher.fetch(endpoint, instrument.ticker) for endpoint in ENDPOINTS]
-            for ticker in earlier_tickers(instrument, events):
+            for ticker in instrument.earlier_tickers([record for _page, record in events.records] if events else []):
                 for endpoint in LIST_ENDPOINTS:
                     fetcher.fetch(endpoint, ticker)
     return summary

@@ -104,9 +104,14 @@ class RunSummary:
 
 
 def resolve_tickers(
-    cfg: Config, tickers: tuple[str, ...], group: str | None, dataset: Dataset | None = None
+    cfg: Config,
+    tickers: tuple[str, ...],
+    group: str | None,
+    dataset: Dataset | None = None,
+    earlier: frozenset[str] = frozenset(),
 ) -> frozenset[str] | None:
-    """The tickers this run lands from a dataset's files, or None for every row of each file."""
+    """The tickers this run lands from a dataset's files, or None for every row of each file (`earlier`: the
+    instruments' earlier tickers their ticker events name)."""
     if tickers and group:
         raise ConfigError("give --tickers or --group, not both")
     if tickers:
@@ -115,8 +120,15 @@ def resolve_tickers(
         return frozenset(cfg.group(group))
     dataset = dataset or cfg.pipeline.datasets[0]
     if cfg.pipeline.land_scope_of(dataset) == "configured":
-        return cfg.tickers_of(dataset)
+        return cfg.tickers_of(dataset, earlier)
     return None
+
+
+def earlier_tickers_named(cfg: Config, warehouse) -> frozenset[str]:
+    """The configured instruments' earlier tickers that their newest ticker events name (FB for META): a dataset
+    landing the configured tickers lands theirs too, as instruments.yml's previous_tickers."""
+    records = warehouse.ticker_event_records()
+    return frozenset(t for i in cfg.instruments for t in i.earlier_tickers(records.get(i.ticker, [])))
 
 
 def today_in_new_york() -> date:
@@ -174,6 +186,9 @@ def run_extract(
                 warehouse.ensure_schema()
                 for run_id in warehouse.abandon_stale_runs():
                     log.warning("run %s was stopped without a word (killed?): marked abandoned", run_id)
+            if not (options.tickers or options.group):
+                earlier = earlier_tickers_named(cfg, warehouse)
+                scopes = {d.name: resolve_tickers(cfg, (), None, d, earlier) for d in cfg.pipeline.datasets}
             plan = _plan(listings, warehouse.manifest(), scopes, (start, end))
             if not options.dry_run:
                 if plan.loads and before_loading:

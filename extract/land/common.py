@@ -354,6 +354,27 @@ class Warehouse:
         )
         return {(dataset, ticker): newest for dataset, ticker, newest in rows}
 
+    def ticker_event_records(self) -> dict[str, list[str]]:
+        """The records of each ticker's newest ticker_events fetch (tbp-extract reference); none before any."""
+        fetched = self.execute(
+            "select count(*) from information_schema.tables "
+            f"where table_schema = {self.placeholder} and table_name = 'reference_records'",
+            [self.schema],
+        )
+        if not fetched[0][0]:
+            return {}
+        newest = (
+            f"select max(fetch_id) from {self.schema}.reference_fetches where dataset = 'ticker_events' group by ticker"
+        )
+        records: dict[str, list[str]] = {}
+        for ticker, record in self.execute(
+            f"select f.ticker, r.record from {self.schema}.reference_fetches f "
+            f"join {self.schema}.reference_records r on r.fetch_id = f.fetch_id where f.fetch_id in ({newest}) "
+            "order by f.fetch_id, r.page"
+        ):
+            records.setdefault(ticker, []).append(record)
+        return records
+
     def last_reference_fetch_id(self) -> int:
         return self.execute(f"select coalesce(max(fetch_id), 0) from {self.schema}.reference_fetches")[0][0]
 

@@ -1,18 +1,22 @@
 """tbp-extract reference against a local HTTP server answering in the provider's response format."""
 
+import gzip
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from werkzeug import Response
 
 from extract.config import Secret
 from extract.errors import NotAuthorizedError, SourceError
+from extract.parse import HEADER
 from extract.reference import run_reference
 from extract.rest import RestApi
-from tests.conftest import warehouse_rows
+from extract.run import RunOptions, run_extract
+from extract.sources import day_file_key
+from tests.conftest import bar_line, warehouse_rows
 from tests.provider_api import ProviderApi
 
 API_KEY = "test-api-key-never-logged"
@@ -253,3 +257,38 @@ def test_a_ticker_configured_again_gets_what_happened_while_it_was_out(make_conf
     cfg = provider_config(make_config, config_dir, httpserver, provider, ["AAPL"])
     assert run_reference(cfg, clock=at(2024, 12, 2)).exit_code == 0
     assert landed_dates(cfg, "splits", "AAPL") == {"2024-03-04"}
+
+
+def test_files_landing_the_configured_tickers_land_the_earlier_tickers_ticker_events_name(
+    make_config, config_dir, httpserver, tmp_path
+):
+    """Minute files land the configured tickers: META's bars before 2022-06-09 are FB's, which only the API's ticker
+    events name here (not instruments.yml). The day files (the whole market) had them; the minute files never did."""
+    minute, day = "us_stocks_sip/minute_aggs_v1", date(2022, 6, 8)
+    mirror = tmp_path / "mirror"
+    path = mirror / day_file_key(minute, day)
+    path.parent.mkdir(parents=True)
+    lines = [bar_line(ticker, day) for ticker in ("AAPL", "FB", "GOOGL")]
+    path.write_bytes(gzip.compress(("\n".join([",".join(HEADER), *lines]) + "\n").encode()))
+    provider = ProviderApi(API_KEY)
+    provider.events = {
+        "META": {
+            "events": [
+                {"type": "ticker_change", "date": "2022-06-09", "ticker_change": {"ticker": "META"}},
+                {"type": "ticker_change", "date": "2012-05-18", "ticker_change": {"ticker": "FB"}},
+            ]
+        }
+    }
+    settings = provider.serve(httpserver)
+    (config_dir / "instruments.yml").write_text(
+        "instruments:\n  - {ticker: META, name: Meta, type: stock, exchange: XNAS, sector: Technology}\n"
+    )
+    cfg = make_config(**settings, TBP_SOURCE=str(mirror), TBP_DATASETS=minute)
+    landed = "select distinct ticker from landing.minute_aggs"
+
+    run_extract(cfg, RunOptions(start=day, end=day))  # before the events are fetched: META's ticker alone
+    assert warehouse_rows({"DUCKDB_PATH": str(cfg.database.duckdb_path)}, landed) == []
+    assert run_reference(cfg, clock=at(2024, 12, 2)).exit_code == 0
+    summary = run_extract(cfg, RunOptions(start=day, end=day))
+    assert summary.files_loaded == 1  # the file again, for the ticker it lacked
+    assert warehouse_rows({"DUCKDB_PATH": str(cfg.database.duckdb_path)}, landed) == [("FB",)]
