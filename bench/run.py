@@ -128,6 +128,8 @@ class Report:
 
 
 def timed(action: Callable[[], object]) -> tuple[float, object]:
+    """Seconds of action, started once the earlier steps' writes are on disk (else their writeback runs during it)."""
+    os.sync()
     started = time.perf_counter()
     result = action()
     return time.perf_counter() - started, result
@@ -228,6 +230,7 @@ class Bench:
 
     def extract(self, env: dict[str, str], start: date, end: date) -> dict:
         result_file = self.work / f"result-{uuid.uuid4().hex}.json"
+        os.sync()  # as timed() does: the earlier steps' writes are not flushed during this one
         run = subprocess.run(
             [sys.executable, "-m", "bench.rss", "run", "--start", str(start), "--end", str(end)],
             env={**env, "BENCH_RESULT": str(result_file)},
