@@ -320,6 +320,7 @@ def settle(target: dict[str, str]) -> None:
     if target.get("TBP_TARGET") == "postgres":
         with psycopg.connect(target["DSN"], autocommit=True) as conn:
             conn.execute("vacuum (analyze)")
+            conn.execute("checkpoint")  # the pages the vacuum dirtied, written now rather than during the next step
 
 
 def copy_limit(admin_dsn: str, database: str, files: list[Path]) -> float:

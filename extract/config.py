@@ -111,7 +111,8 @@ class Instrument:
         """Its earlier tickers: those instruments.yml names, then those its ticker events (the API's records) name."""
         named = list(self.previous_tickers)
         for record in event_records:
-            for event in json.loads(record).get("events") or []:
+            body = json.loads(record)
+            for event in (body.get("events") if isinstance(body, dict) else None) or []:
                 change = event.get("ticker_change") if isinstance(event, dict) else None
                 named.append(change.get("ticker") if isinstance(change, dict) else None)
         return [t for t in dict.fromkeys(named) if isinstance(t, str) and t and t != self.ticker]

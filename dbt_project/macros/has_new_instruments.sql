@@ -1,17 +1,22 @@
 {#-
-    Whether a ticker of the configured instruments was not read by the last build of `relation` (the list it read is
-    kept in the table `tickers_read`, looked up here without a ref so as not to make a cycle). Decided when the
+    Whether a ticker of the configured instruments that the files of `landing_table` hold was not read by the last
+    build of `relation` (the list it read is kept in the table `tickers_read`, looked up here without a ref so as not
+    to make a cycle): an option or an index added does not make the minute model re-read every minute file. Decided when the
     model compiles, so that the incremental filter stays a plain predicate the warehouse can serve from an index.
 -#}
-{% macro has_new_instruments(relation, tickers_read) %}
+{% macro has_new_instruments(relation, tickers_read, landing_table) %}
     {% if not execute %}
         {{ return(false) }}
     {% endif %}
     {% set read = adapter.get_relation(relation.database, relation.schema, tickers_read) %}
     {% set already = read if read is not none else '(select distinct ticker as traded_ticker from ' ~ relation ~ ')' %}
+    {#- only a ticker that a listed dataset landing in `landing_table` holds (by its prefix, as the extractor decides) -#}
     {% set new_tickers = run_query(
-        "select count(*) from " ~ ref('int_instruments__tickers')
+        "select count(*) from " ~ ref('int_instruments__tickers') ~ " as tickers"
         ~ " where traded_ticker not in (select traded_ticker from " ~ already ~ " as already_read)"
+        ~ " and exists (select 1 from " ~ ref('stg_reference__datasets') ~ " as datasets"
+        ~ " where datasets.landing_table = '" ~ landing_table ~ "' and case when datasets.ticker_prefix = ''"
+        ~ " then tickers.traded_ticker not like '_:%' else tickers.traded_ticker like datasets.ticker_prefix || '%' end)"
     ) %}
     {{ return(new_tickers.columns[0].values()[0] > 0) }}
 {% endmacro %}

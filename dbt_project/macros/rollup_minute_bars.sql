@@ -3,7 +3,8 @@
     regular session's bars only): the first open, the highest high, the lowest low, the last close, summed volume
     and trades. New York is a whole number of hours from UTC, so buckets of 5 minutes or an hour cut the epoch in
     New York time too. Incremental: every bucket of the days with a bar loaded since the last build is rebuilt, and
-    every day of a ticker new to the rollup (configured or active again: its bars come with their old loads).
+    every day the rollup does not hold yet (a ticker configured or active again, an earlier ticker's days: their
+    bars come with their old loads).
 -#}
 {% macro rollup_minute_bars(minute_bars, bucket_seconds=none) %}
 
@@ -11,15 +12,28 @@ with
 
 {% if is_incremental() %}
 
-    touched_days as (
+    rolled_days as (
 
         select distinct
             ticker,
             trade_date
-        from {{ minute_bars }}
+        from {{ this }}
+
+    ),
+
+    touched_days as (
+
+        select distinct
+            minute_bars.ticker,
+            minute_bars.trade_date
+        from {{ minute_bars }} as minute_bars
         where
-            loaded_at > (select max(loaded_at) from {{ this }})
-            or ticker not in (select distinct ticker from {{ this }})
+            minute_bars.loaded_at > (select max(loaded_at) from {{ this }})
+            or not exists (
+                select 1
+                from rolled_days
+                where rolled_days.ticker = minute_bars.ticker and rolled_days.trade_date = minute_bars.trade_date
+            )
 
     ),
 

@@ -154,7 +154,7 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
     # no longer have: a warehouse of an earlier version has its indexes dropped by the build).
     if target_env["TBP_TARGET"] == "duckdb":
         with duckdb.connect(target_env["DUCKDB_PATH"]) as conn:
-            conn.execute("create unique index earlier_version on analytics.fct_minute_bars (ticker, bar_start)")
+            conn.execute(f'create unique index "{"0" * 32}" on analytics.fct_minute_bars (ticker, bar_start)')
     result = run_dbt(["build", "--full-refresh"], {**target_env, "TBP_DATASETS": ALL_DATASETS})
     assert "ERROR=0" in result.stdout
     assert warehouse_rows(target_env, "select count(*) from analytics.fct_minute_bars_daily") == [(len(pairs),)]

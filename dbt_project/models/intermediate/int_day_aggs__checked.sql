@@ -77,7 +77,7 @@ bars as (
             and manifest.load_id >= current_versions.first_load_id
     where
         stg.ticker in (select instruments.ticker from instruments)
-        {% if is_incremental() and not has_new_instruments(this, 'int_day_aggs__tickers_read') %}
+        {% if is_incremental() and not has_new_instruments(this, 'int_day_aggs__tickers_read', 'day_aggs') %}
             -- a newly configured ticker brings its whole history: then every file is re-read
             and stg.load_id >= {{ first_load_to_reread(this) }}
             and manifest.source_key in (select changed_files.source_key from changed_files)

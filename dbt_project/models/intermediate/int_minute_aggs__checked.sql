@@ -74,7 +74,7 @@ bars as (
             and manifest.load_id >= current_versions.first_load_id
     where
         stg.ticker in (select instruments.ticker from instruments)
-        {% if is_incremental() and not has_new_instruments(this, 'int_minute_aggs__tickers_read') %}
+        {% if is_incremental() and not has_new_instruments(this, 'int_minute_aggs__tickers_read', 'minute_aggs') %}
             and stg.load_id >= {{ first_load_to_reread(this, 'minute_aggs') }}
             and manifest.source_key in (select changed_files.source_key from changed_files)
         {% endif %}
