@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from extract.config import Secret, load_config, substitute, validate_ticker
+from extract.config import Instrument, Secret, load_config, substitute, validate_ticker
 from extract.errors import ConfigError
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -238,3 +238,15 @@ def test_an_api_base_url_that_is_not_an_http_url_is_refused_at_once(config_dir, 
     assert str(error.value) == (
         f"api.yml: key 'base_url' must be an http(s) URL such as https://api.massive.com, not '{base_url}'"
     )
+
+
+def test_earlier_tickers_come_from_instruments_yml_then_the_ticker_events_and_skip_what_is_no_event():
+    """Every extract run reads the fetched ticker events now: a record that is not a JSON object stopped the run."""
+    meta = Instrument("META", "Meta", "stock", "XNAS", "Technology", previous_tickers=("FB",))
+    records = [
+        "[]",
+        '"text"',
+        '{"events": [{"type": "ticker_change", "ticker_change": {"ticker": "META"}}, "odd", {"ticker_change": 3}]}',
+        '{"events": [{"type": "ticker_change", "ticker_change": {"ticker": "FACEBOOK"}}]}',
+    ]
+    assert meta.earlier_tickers(records) == ["FB", "FACEBOOK"]
