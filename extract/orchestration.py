@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from extract.calendar import is_session
 from extract.config import Config
 from extract.errors import PipelineError
-from extract.run import RunOptions, RunSummary, open_warehouse, resolve_tickers, run_extract
+from extract.run import RunOptions, RunSummary, datasets_listed, open_warehouse, run_extract
 from extract.sources import Source, date_from_key, day_file_key, make_source
 
 log = logging.getLogger("extract")
@@ -29,12 +29,10 @@ def recent_window(cfg: Config, session: date) -> tuple[date, date]:
 
 
 def missing_keys(cfg: Config, session: date) -> list[str]:
-    """The keys of the session's files that have not landed, one per dataset a run lists (not one whose files would
-    land nothing: land_scope configured and no configured ticker of it)."""
+    """The keys of the session's files that have not landed, one per dataset a run lists."""
     with open_warehouse(cfg, read_only=True) as warehouse:
         loaded = {(entry.dataset, date_from_key(entry.key)) for entry in warehouse.manifest()}
-    listed = [d for d in cfg.pipeline.datasets if resolve_tickers(cfg, (), None, d) != frozenset()]
-    return [day_file_key(d.name, session) for d in listed if (d.name, session) not in loaded]
+    return [day_file_key(d.name, session) for d in datasets_listed(cfg) if (d.name, session) not in loaded]
 
 
 def daily_extract(cfg: Config, session: date, source: Source | None = None) -> RunSummary:
@@ -75,7 +73,7 @@ def month_windows(start: date, end: date) -> list[tuple[date, date]]:
 def prefetch(cfg: Config, start: date, end: date, source: Source | None = None) -> int:
     """Download [start, end] into the shared cache without the warehouse, so many workers share the download."""
     source = source or make_source(cfg.source, cfg.s3, cfg.pipeline.cache_dir)
-    listing = [remote for dataset in cfg.pipeline.datasets for remote in source.list_files(start, end, dataset).files]
+    listing = [remote for dataset in datasets_listed(cfg) for remote in source.list_files(start, end, dataset).files]
 
     def fetch(remote) -> bool:
         try:

@@ -124,6 +124,12 @@ def resolve_tickers(
     return None
 
 
+def datasets_listed(cfg: Config) -> list[Dataset]:
+    """The datasets a run without --tickers or --group lists: not one whose files would land nothing
+    (land_scope configured and no configured ticker of it)."""
+    return [d for d in cfg.pipeline.datasets if resolve_tickers(cfg, (), None, d) != frozenset()]
+
+
 def earlier_tickers_named(cfg: Config, warehouse) -> frozenset[str]:
     """The configured instruments' earlier tickers that their newest ticker events name (FB for META): a dataset
     landing the configured tickers lands theirs too, as instruments.yml's previous_tickers."""

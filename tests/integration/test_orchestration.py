@@ -13,7 +13,7 @@ from extract.orchestration import (
     prefetch,
     recent_window,
 )
-from extract.sources import S3Bucket, s3_client
+from extract.sources import S3Bucket, day_file_key, s3_client
 from tests.conftest import PREFIX, S3_CREDENTIALS, SMALL_END
 
 
@@ -44,12 +44,17 @@ def test_a_daily_run_loads_the_window_and_waits_for_a_missing_session(make_confi
 
 def test_a_dataset_with_no_configured_ticker_to_land_is_not_waited_for(make_config, mirror):
     """The run does not list a dataset whose files would land nothing (land_scope configured, no configured ticker of
-    it); the daily run waited for its file every day (FileNotPublishedYet, then a lateness alert)."""
+    it); the daily run waited for its file every day (FileNotPublishedYet, then a lateness alert), and the backfill
+    downloaded its files ahead."""
     datasets = "us_stocks_sip/day_aggs_v1,us_options_opra/day_aggs_v1"
     cfg = make_config(TBP_SOURCE=str(mirror), TBP_DATASETS=datasets)
     summary = daily_extract(cfg, SMALL_END)
     assert summary.files_loaded == 11
     assert missing_keys(cfg, SMALL_END) == []
+    options_file = mirror / day_file_key("us_options_opra/day_aggs_v1", SMALL_END)
+    options_file.parent.mkdir(parents=True)
+    options_file.write_bytes((mirror / PREFIX / "2024/02/2024-02-29.csv.gz").read_bytes())
+    assert prefetch(cfg, SMALL_END, SMALL_END) == 1  # nor downloaded ahead for it
 
 
 def test_a_daily_run_with_a_failed_file_fails_for_a_retry(make_config, mirror):
