@@ -227,7 +227,7 @@ def test_an_option_is_expected_to_its_expiry_and_may_skip_days(
 
 
 def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(
-    target_env, make_config, config_dir, every_dataset_mirror, run_dbt
+    target_env, make_config, config_dir, every_dataset_mirror, run_dbt, tmp_path
 ):
     """A ticker configured again gets its minute bars back from landing (the minute model re-read only files with
     newer loads, and landing held its rows already); the rollups take bars that reach fct_minute_bars with old loads
@@ -298,6 +298,11 @@ def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(
     assert warehouse_rows(
         env, "select count(*) from analytics.fct_minute_bars_daily where ticker = 'AAPL' and trade_date = '2024-12-04'"
     ) == [(0,)]
+
+    # An index added (no minute dataset holds I:SPX) re-reads no minute file: it made the minute model re-read them all.
+    extract_and_build(configured.replace("instruments:\n", "instruments:\n  - {ticker: 'I:SPX', type: index}\n", 1))
+    compiled = tmp_path / "dbt_target/compiled/tickerbars/dbt_project/models/intermediate/int_minute_aggs__checked.sql"
+    assert "stg.load_id >=" in compiled.read_text()
 
 
 @pytest.mark.timescaledb
