@@ -179,18 +179,9 @@ def _rows_marker(rows: list[tuple]) -> str:
     return hashlib.sha256(repr(sorted(tuple(map(str, row)) for row in rows)).encode()).hexdigest()
 
 
-def _table_exists(warehouse, schema: str, table: str) -> bool:
-    found = warehouse.execute(
-        "select count(*) from information_schema.tables "
-        f"where table_schema = {warehouse.placeholder} and table_name = {warehouse.placeholder}",
-        [schema, table],
-    )
-    return bool(found[0][0])
-
-
 def newest_build(warehouse) -> str | None:
     """The newest dbt invocation's id (build_runs, which dbt's on-run-end hook writes), None before any."""
-    if not _table_exists(warehouse, warehouse.schema, "build_runs"):
+    if not warehouse.has_table("build_runs"):
         return None
     newest = f"select invocation_id from {warehouse.schema}.build_runs order by finished_at desc limit 1"
     rows = warehouse.execute(newest)

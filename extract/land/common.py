@@ -354,14 +354,18 @@ class Warehouse:
         )
         return {(dataset, ticker): newest for dataset, ticker, newest in rows}
 
+    def has_table(self, table: str) -> bool:
+        """Whether the landing schema holds this table (a warehouse no extract has written to holds none)."""
+        found = self.execute(
+            "select count(*) from information_schema.tables "
+            f"where table_schema = {self.placeholder} and table_name = {self.placeholder}",
+            [self.schema, table],
+        )
+        return bool(found[0][0])
+
     def ticker_event_records(self) -> dict[str, list[str]]:
         """The records of each ticker's newest ticker_events fetch (tbp-extract reference); none before any."""
-        fetched = self.execute(
-            "select count(*) from information_schema.tables "
-            f"where table_schema = {self.placeholder} and table_name = 'reference_records'",
-            [self.schema],
-        )
-        if not fetched[0][0]:
+        if not self.has_table("reference_records"):
             return {}
         newest = (
             f"select max(fetch_id) from {self.schema}.reference_fetches where dataset = 'ticker_events' group by ticker"

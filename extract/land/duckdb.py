@@ -187,11 +187,7 @@ class DuckDBWarehouse(Warehouse):
         check_landing_columns(self.execute(LANDING_COLUMNS_SQL.format(param="?"), [self.schema]), self.schema)
 
     def manifest(self) -> list[ManifestEntry]:
-        exists = self.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [self.schema, "load_manifest"],
-        )[0][0]
-        if not exists:
+        if not self.has_table("load_manifest"):
             return []
         return [manifest_entry(*row) for row in self.execute(MANIFEST_SQL.format(schema=self.schema))]
 
