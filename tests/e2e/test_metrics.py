@@ -29,6 +29,8 @@ def test_metrics_are_the_figures_of_the_last_run_and_build(make_config, invoke, 
         if day == SESSIONS[-1]:  # AAPL's high under its open (quarantined), MSFT's high unparsable (rejected)
             lines[0] = f"AAPL,1000,14,14,1.0,13,{window_start_ns(day)},42"
             lines[1] = f"MSFT,1000,14,14,not-a-price,13,{window_start_ns(day)},42"
+            # a ticker nobody configured: its line stays in landing's rejects, out of the quarantine
+            lines.append(f"ZZZZ,1000,14,14,not-a-price,13,{window_start_ns(day)},42")
         write_day_file(mirror, day, lines)
     env = {**target_env, "TBP_SOURCE": str(mirror)}
     summary = run_extract(make_config(**env), RunOptions(start=SESSIONS[0], end=SESSIONS[-1]))
@@ -47,7 +49,7 @@ def test_metrics_are_the_figures_of_the_last_run_and_build(make_config, invoke, 
         "quarantined_ohlc_inconsistent, quarantined_unparsable from analytics.fct_extract_runs",
     )
     assert run[0] == summary.run_id
-    assert (run[1], run[2], run[3]) == (len(SESSIONS), summary.rows_landed, 1)
+    assert (run[1], run[2], run[3]) == (len(SESSIONS), summary.rows_landed, 2)
     assert (run[5], run[6], run[7]) == (2, 1, 1)
     assert value(families, "tickerbars_extract_last_run_files", state="loaded", **labels) == len(SESSIONS)
     assert value(families, "tickerbars_extract_last_run_rows", kind="landed") == summary.rows_landed

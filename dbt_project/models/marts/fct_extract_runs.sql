@@ -41,6 +41,7 @@ quarantine as (
         run_id,
         'unparsable' as quarantine_reason
     from {{ ref('stg_polygon__rejected_rows') }}
+    where ticker in (select traded_ticker from {{ ref('int_instruments__tickers') }})
 
 ),
 

@@ -9,9 +9,11 @@
 
 with
 
+-- unparsable lines of the configured instruments, like the checked bars (landing keeps every ticker's)
 rejected as (
 
     select * from {{ ref('stg_polygon__rejected_rows') }}
+    where ticker in (select traded_ticker from {{ ref('int_instruments__tickers') }})
 
 ),
 
