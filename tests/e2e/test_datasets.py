@@ -305,6 +305,43 @@ def test_minute_bars_and_rollups_follow_the_instruments_and_corrections(
     assert "stg.load_id >=" in compiled.read_text()
 
 
+def test_an_earlier_ticker_added_later_reaches_every_minute_rollup(
+    target_env, make_config, config_dir, every_dataset_mirror, run_dbt, tmp_path
+):
+    """With every minute row landed, an earlier ticker configured later brings its days to fct_minute_bars with their
+    old loads: the rollups rebuild every day they do not hold (they rebuilt only days with newer loads, and kept
+    the instrument's later days alone while every test passed)."""
+    minute = "us_stocks_sip/minute_aggs_v1"
+    mirror = tmp_path / "minute-mirror"
+    shutil.copytree(every_dataset_mirror / minute, mirror / minute)
+    files = sorted((mirror / minute).rglob("*.csv.gz"))
+    for path in files[:3]:  # AAPL traded as AAPLW on the first three sessions
+        text = gzip.decompress(path.read_bytes()).decode()
+        assert "\nAAPLW," not in text
+        path.write_bytes(gzip.compress(text.replace("\nAAPL,", "\nAAPLW,").encode(), mtime=0))
+    (config_dir / "pipeline.yml").write_text(
+        f"pipeline:\n  start_date: {START}\n  datasets:\n    - {{name: {minute}, land_scope: all}}\n"
+    )
+    instruments = config_dir / "instruments.yml"
+    configured = instruments.read_text()
+
+    def extract_and_build() -> list[tuple]:
+        assert not run_extract(make_config(**target_env, TBP_SOURCE=str(mirror)), RunOptions(START, END)).failed
+        run_dbt(["build"], target_env)
+        return warehouse_rows(
+            target_env,
+            " union all ".join(
+                f"select '{relation}', count(distinct trade_date) from analytics.{relation} where ticker = 'AAPL'"
+                for relation in ("fct_minute_bars", "fct_minute_bars_5m", "fct_minute_bars_1h", "fct_minute_bars_daily")
+            ),
+        )
+
+    assert {days for _relation, days in extract_and_build()} == {len(files) - 3}
+    aapl_line = next(line for line in configured.splitlines() if "ticker: AAPL," in line)
+    instruments.write_text(configured.replace(aapl_line, aapl_line.replace("}", ", previous_tickers: [AAPLW]}")))
+    assert {days for _relation, days in extract_and_build()} == {len(files)}
+
+
 @pytest.mark.timescaledb
 def test_minute_bars_are_a_compressed_hypertable_with_continuous_aggregates_equal_to_the_rollups(
     timescale_env, make_config, every_dataset_mirror, run_dbt
