@@ -151,10 +151,16 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
     ]
 
     # A full refresh rebuilds the marts (it failed on DuckDB, in a race over the marts' indexes, which DuckDB's marts
-    # no longer have: a warehouse of an earlier version has its indexes dropped by the build).
+    # no longer have: a warehouse of an earlier version has its indexes dropped by the build, a user's own are kept).
     if target_env["TBP_TARGET"] == "duckdb":
         with duckdb.connect(target_env["DUCKDB_PATH"]) as conn:
             conn.execute(f'create unique index "{"0" * 32}" on analytics.fct_minute_bars (ticker, bar_start)')
+            conn.execute("create index bars_by_close on analytics.fct_daily_bars (close)")
+        run_dbt(["build"], {**target_env, "TBP_DATASETS": ALL_DATASETS})
+        assert warehouse_rows(target_env, "select index_name from duckdb_indexes()") == [("bars_by_close",)]
+        with duckdb.connect(target_env["DUCKDB_PATH"]) as conn:
+            conn.execute(f'create unique index "{"0" * 32}" on analytics.fct_minute_bars (ticker, bar_start)')
+            conn.execute("drop index analytics.bars_by_close")
     result = run_dbt(["build", "--full-refresh"], {**target_env, "TBP_DATASETS": ALL_DATASETS})
     assert "ERROR=0" in result.stdout
     assert warehouse_rows(target_env, "select count(*) from analytics.fct_minute_bars_daily") == [(len(pairs),)]
