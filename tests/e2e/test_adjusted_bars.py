@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from extract.reference import run_reference
-from extract.run import RunOptions, run_extract
+from extract.run import RunOptions, earlier_tickers_named, open_warehouse, run_extract
 from tests.conftest import CONFIGURED, bar_line, warehouse_rows, write_day_file
 from tests.provider_api import ProviderApi
 
@@ -308,6 +308,19 @@ def test_an_instrument_keeps_its_history_across_a_ticker_change(make_config, tar
         target_env, "select sessions_present, sessions_missing from analytics.fct_ticker_coverage where ticker = 'META'"
     )
     assert coverage == [(len(SESSIONS), 0)]
+
+    # The provider's newest events name no earlier ticker: FB's days leave META in the marts as in the extractor
+    # (dbt kept counting the older fetch that named FB, the newest fetch with a ticker change).
+    provider.events["META"] = {"name": "Meta Platforms", "composite_figi": "BBG000MM2P62", "events": []}
+    assert run_reference(cfg).exit_code == 0
+    with open_warehouse(cfg) as warehouse:
+        assert earlier_tickers_named(cfg, warehouse) == frozenset()
+    run_dbt(["build"], target_env)
+    rows = warehouse_rows(
+        target_env,
+        "select trade_date, traded_ticker, close from analytics.fct_daily_bars where ticker = 'META' order by 1",
+    )
+    assert rows == [(day, "META", 7.0 if day < CHANGE_DAY else 310.0) for day in SESSIONS]
 
 
 def test_previous_tickers_in_instruments_yml_work_without_the_api(make_config, config_dir, base_env, run_dbt, tmp_path):

@@ -19,12 +19,15 @@ events as (
 
 ),
 
+-- the newest fetch counts, even one without a ticker change: what it no longer names is withdrawn (as the extractor
+-- reads them, and as with the other reference records)
 newest_event_fetches as (
 
     select
         fetched_ticker,
         max(fetch_id) as fetch_id
-    from events
+    from {{ ref('stg_massive__fetches') }}
+    where dataset = 'ticker_events'
     group by fetched_ticker
 
 ),
