@@ -199,12 +199,14 @@ class PostgresWarehouse(Warehouse):
         self.conn.commit()
 
     def _prepare_landing_table(self, table: str) -> None:
-        # Appends arrive in load order, and roughly in date order: BRIN indexes find the rows of recent loads
-        # (for dbt) and of a date range (for people) at almost no COPY cost.
+        # Appends arrive in load order, and roughly in date order: a BRIN index finds the rows of recent loads (for
+        # dbt) and of a date range (for people). One index of both columns costs COPY what one of either does: the
+        # two single-column ones of earlier versions took a year of full-market files from 3.5 s to 4.3-4.7 s.
+        self._execute(
+            f"create index if not exists {table}_lineage_brin on {self.schema}.{table} using brin (load_id, file_date)"
+        )
         for column in ("load_id", "file_date"):
-            self._execute(
-                f"create index if not exists {table}_{column}_brin on {self.schema}.{table} using brin ({column})"
-            )
+            self._execute(f"drop index if exists {self.schema}.{table}_{column}_brin")
         has_defaults = self._execute(
             "select column_default is not null from information_schema.columns "
             "where table_schema = %s and table_name = %s and column_name = 'load_id'",

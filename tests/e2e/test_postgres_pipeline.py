@@ -81,7 +81,7 @@ def test_a_build_reads_landing_through_a_summarized_brin_index(make_config, pg_e
     )
     run_extract(make_config(**pg_env, TBP_SOURCE=str(tmp_path / "big")), RunOptions(start=day, end=day))
     run_dbt(["build", "--select", "stg_polygon__load_manifest"], pg_env)
-    summarize = "select brin_summarize_new_values('landing.day_aggs_load_id_brin'::regclass)"
+    summarize = "select brin_summarize_new_values('landing.day_aggs_lineage_brin'::regclass)"
     assert warehouse_rows(pg_env, summarize) == [(0,)]
 
 
