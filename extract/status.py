@@ -59,8 +59,8 @@ LAST_RUN_COLUMNS = (
 def warehouse_status(cfg: Config) -> WarehouseStatus:
     """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
     cannot be opened); 1 when a day of a dataset's calendar has no file, a file is dated on a day off, a ticker's
-    coverage is under min_coverage_pct (an option contract's aside), the last run did not succeed, or a TimescaleDB
-    job's last run failed."""
+    coverage is under min_coverage_pct (an option contract's aside), a configured ticker has no bar at all, the
+    last run did not succeed, or a TimescaleDB job's last run failed."""
     status = WarehouseStatus()
     if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
         return status.fail(3, f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
@@ -122,6 +122,13 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         status.fail(1, problem)
     for key in status.off_session_files:
         status.fail(1, f"{key}: dated on a day its calendar does not trade")
+    for ticker in status.tickers:  # nothing to measure coverage on: a ticker the provider does not spell so, often
+        if ticker.sessions_present == 0 and (owners := _day_datasets_holding(cfg, ticker.ticker)):
+            status.fail(
+                1,
+                f"{ticker.ticker}: no bar in any landed file of {' or '.join(owners)}: is it the provider's ticker? "
+                "(else set active: false)",
+            )
     # an option contract trades on the days someone trades it: its coverage is shown, not required (as in dbt's test)
     for ticker in (t for t in status.tickers if not t.ticker.startswith("O:")):
         if ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
@@ -131,3 +138,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
                 f"({ticker.sessions_missing} sessions missing)",
             )
     return status
+
+
+def _day_datasets_holding(cfg: Config, ticker: str) -> list[str]:
+    """The listed day datasets whose files would hold the ticker (fct_ticker_coverage counts day bars only)."""
+    return [d.name for d in cfg.pipeline.datasets if d.landing_table == "day_aggs" and d.owns_ticker(ticker)]

@@ -288,6 +288,23 @@ def test_a_session_without_a_file_and_a_weekend_file_show_in_coverage_and_status
     assert any("dated on a day its calendar does not trade" in p for p in status.problems)
 
 
+def test_a_configured_ticker_that_no_landed_file_holds_fails_status(
+    make_config, config_dir, mini_mirror, base_env, run_dbt
+):
+    """A mistyped ticker got no bar at all, and every check passed: its coverage had nothing to measure."""
+    instruments = config_dir / "instruments.yml"
+    typo = "  - {ticker: APPL, type: stock}\n"
+    instruments.write_text(instruments.read_text().replace("instruments:\n", "instruments:\n" + typo, 1))
+    cfg = make_config(**base_env, TBP_SOURCE=str(mini_mirror))
+    run_extract(cfg, WINDOW)
+    run_dbt(["build"], base_env)
+    status = warehouse_status(cfg)
+    assert status.exit_code == 1
+    assert status.problems == [
+        f"APPL: no bar in any landed file of {PREFIX}: is it the provider's ticker? (else set active: false)"
+    ]
+
+
 def test_a_feed_that_stops_publishing_shows_the_sessions_due_since_as_missing(
     make_config, mini_mirror, target_env, run_dbt
 ):
