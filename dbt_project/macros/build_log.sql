@@ -52,11 +52,27 @@
         {% if coverage %}(select min(coverage_pct) from {{ coverage }}){% else %}null{% endif %},
         {% if coverage %}(select count(*) from {{ coverage }} where coverage_pct < {{ var('min_coverage_pct') }})
         {%- else %}null{% endif %},
-        {% if facts %}(select max(trade_date) from {{ facts }}){% else %}null{% endif %};
+        {% if facts %}({{ _newest_session_of_every_dataset(facts, schema) }}){% else %}null{% endif %};
     {% if quarantine %}
     insert into {{ schema }}.build_quarantine
     select '{{ invocation_id }}', quarantine_reason, count(*) from {{ quarantine }} group by quarantine_reason
     {% endif %}
+{% endmacro %}
+
+{#-
+    The newest trade_date every configured dataset has bars through: the oldest of their newest days, so that one
+    dataset's bars (crypto's, every day) do not hide another's that stopped. The extractor writes the datasets table
+    before any build (asking the adapter whether it exists would leave the hook's insert in a transaction dbt rolls
+    back).
+-#}
+{% macro _newest_session_of_every_dataset(facts, schema) %}
+    select min(newest_trade_date)
+    from (
+        select max(trade_date) as newest_trade_date
+        from {{ facts }}
+        where dataset in (select dataset from {{ schema }}.datasets)
+        group by dataset
+    ) as by_dataset
 {% endmacro %}
 
 {#- Seconds from one timestamp to another, as a double. -#}

@@ -168,6 +168,34 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
         assert warehouse_rows(target_env, "select count(*) from duckdb_indexes()") == [(0,)]
 
 
+def test_crypto_files_do_not_hide_stock_files_that_stopped(
+    target_env, make_config, every_dataset_mirror, run_dbt, tmp_path
+):
+    """The freshness of runs and builds is each dataset's on its own calendar, the stalest counting: crypto's files
+    (every day) kept `newest_file_date` and `newest_session` current, so a stock feed that stopped went unseen by
+    the sessions_behind metrics."""
+    datasets = "us_stocks_sip/day_aggs_v1,global_crypto/day_aggs_v1"
+    mirror = tmp_path / "mirror"
+    for name in datasets.split(","):
+        shutil.copytree(every_dataset_mirror / name, mirror / name)
+    last_stock_day = date(2024, 12, 3)
+    for path in (mirror / "us_stocks_sip/day_aggs_v1").rglob("*.csv.gz"):
+        if date.fromisoformat(path.name[:10]) > last_stock_day:
+            path.unlink()
+    cfg = make_config(**target_env, TBP_SOURCE=str(mirror), TBP_DATASETS=datasets)
+    run_extract(cfg, RunOptions(START, END))
+    run_dbt(["build"], target_env, check=False)  # the stock days since are missing: the coverage test fails
+    stock_days_since = (
+        "(select count(*) from landing.calendar_days where calendar = 'XNYS' "
+        f"and session_date > '{last_stock_day}' and session_date < cast(r.started_at as date))"
+    )
+    [(newest_file, behind, stock_behind)] = warehouse_rows(
+        target_env, f"select newest_file_date, sessions_behind, {stock_days_since} from analytics.fct_extract_runs r"
+    )
+    assert newest_file == last_stock_day and behind >= stock_behind > 0
+    assert warehouse_rows(target_env, "select newest_session from analytics.fct_build_runs") == [(last_stock_day,)]
+
+
 def test_minute_files_alone_build_minute_bars(base_env, make_config, every_dataset_mirror, run_dbt, tmp_path):
     """A pipeline that loads minute files and no day files: each ticker's period under its instrument starts at its
     first minute bar (it started at its first day bar, so fct_minute_bars stayed empty without a word); a minute bar
