@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 from extract.config import S3Config
 from extract.errors import ConfigError, WarehouseError
@@ -48,7 +49,7 @@ LAKE_TABLES = (
     LakeTable(
         "fct_daily_bars", ("ticker", "trade_date"), "trade_date", version_column="source_etag", dataset_column="dataset"
     ),
-    LakeTable("fct_daily_bars_adjusted", ("ticker", "trade_date"), "trade_date"),
+    LakeTable("fct_daily_bars_adjusted", ("ticker", "trade_date"), "trade_date", dataset_column="dataset"),
     LakeTable(
         "fct_minute_bars",
         ("ticker", "bar_start"),
@@ -160,7 +161,9 @@ def partition_name(table: LakeTable, partition: Partition) -> str:
     if table.date_column is None:
         return f"{table.name}/part-0.parquet"
     month = f"month={partition.month}/" if table.monthly else ""
-    return f"{table.name}/dataset={partition.dataset.replace('/', '.')}/year={partition.year}/{month}part-0.parquet"
+    # Hive escapes a slash in a value as %2F: Hive readers (DuckDB, polars, Spark, Trino) give the dataset's name back
+    dataset = quote(partition.dataset, safe="")
+    return f"{table.name}/dataset={dataset}/year={partition.year}/{month}part-0.parquet"
 
 
 def publish(warehouse, lake: LakeStore, schema: str, dataset: str) -> PublishResult:

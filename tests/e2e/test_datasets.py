@@ -136,9 +136,17 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
     lake = FolderLake(tmp_path / "lake")
     with open_warehouse(cfg, read_only=True) as warehouse:
         written = publish(warehouse, lake, "analytics", cfg.pipeline.datasets[0].name).written
-    assert "fct_daily_bars/dataset=global_crypto.day_aggs_v1/year=2024/part-0.parquet" in written
-    assert "fct_minute_bars/dataset=us_stocks_sip.minute_aggs_v1/year=2024/month=12/part-0.parquet" in written
-    assert "fct_minute_bars_5m/dataset=us_stocks_sip.minute_aggs_v1/year=2024/month=11/part-0.parquet" in written
+    assert "fct_daily_bars/dataset=global_crypto%2Fday_aggs_v1/year=2024/part-0.parquet" in written
+    assert "fct_minute_bars/dataset=us_stocks_sip%2Fminute_aggs_v1/year=2024/month=12/part-0.parquet" in written
+    assert "fct_minute_bars_5m/dataset=us_stocks_sip%2Fminute_aggs_v1/year=2024/month=11/part-0.parquet" in written
+    # A Hive reader gets the warehouse's dataset names back from the paths (they were spelled with dots), and the
+    # adjusted bars sit under their own dataset (all of them were filed under the first one listed).
+    for mart in ("fct_daily_bars", "fct_daily_bars_adjusted"):
+        hive = duckdb.sql(
+            f"select distinct dataset, ticker like 'X:%' from read_parquet('{lake.root}/{mart}/**/*.parquet', "
+            "hive_partitioning = true) where ticker in ('AAPL', 'X:BTCUSD') order by 1"
+        ).fetchall()
+        assert hive == [("global_crypto/day_aggs_v1", True), ("us_stocks_sip/day_aggs_v1", False)], mart
     five_minutes = tickerbars.bars(["AAPL"], "2024-12-02", "2024-12-02", lake=str(lake.root), frequency="5min")
     expected = warehouse_rows(
         target_env,

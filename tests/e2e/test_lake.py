@@ -19,8 +19,8 @@ SESSIONS = [date(2023, 12, 27), date(2023, 12, 28), date(2023, 12, 29), date(202
 WINDOW = RunOptions(start=SESSIONS[0], end=SESSIONS[-1])
 NEXT_SESSION = date(2024, 1, 4)
 NEXT_WINDOW = RunOptions(start=SESSIONS[0], end=NEXT_SESSION)
-YEAR_2023 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2023/part-0.parquet"
-YEAR_2024 = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1/year=2024/part-0.parquet"
+YEAR_2023 = "fct_daily_bars/dataset=us_stocks_sip%2Fday_aggs_v1/year=2023/part-0.parquet"
+YEAR_2024 = "fct_daily_bars/dataset=us_stocks_sip%2Fday_aggs_v1/year=2024/part-0.parquet"
 # No reference data here: fct_corporate_actions is empty, and an empty mart has no file.
 LAKE_FILES = [
     YEAR_2023,
@@ -225,3 +225,26 @@ def test_the_configured_s3_lake_is_published_through_the_client_factory_and_read
     run_extract(cfg, WINDOW)  # instruments written again: only updated_at changes
     run_dbt(["build"], base_env)
     assert f"lake s3://{name}/lake: 0 partitions written" in invoke("publish", **lake_env).output
+
+
+def test_a_lake_of_an_earlier_version_gets_its_partitions_renamed_once(
+    make_config, year_end_mirror, base_env, run_dbt, tmp_path
+):
+    """Earlier versions spelled the dataset's slash as a dot: a Hive reader got `us_stocks_sip.day_aggs_v1`."""
+    cfg = make_config(**base_env, TBP_SOURCE=str(year_end_mirror))
+    lake = FolderLake(tmp_path / "lake")
+    build_and_publish(cfg, base_env, run_dbt, lake)
+    manifest_path = lake.root / "_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    dotted = {name: name.replace("%2F", ".") for name in manifest["partitions"] if "%2F" in name}
+    for name, old in dotted.items():
+        (lake.root / old).parent.mkdir(parents=True, exist_ok=True)
+        (lake.root / name).rename(lake.root / old)
+    manifest["partitions"] = {dotted.get(k, k): v for k, v in manifest["partitions"].items()}
+    manifest_path.write_text(json.dumps(manifest))
+
+    upgrade = build_and_publish(cfg, base_env, run_dbt, lake)
+    assert sorted(upgrade.written) == sorted(dotted) and sorted(upgrade.removed) == sorted(dotted.values())
+    assert not list(lake.root.glob("*/dataset=us_stocks_sip.day_aggs_v1/*/*.parquet"))
+    hive = f"read_parquet('{lake.root}/fct_daily_bars/**/*.parquet', hive_partitioning = true)"
+    assert duckdb.sql(f"select distinct dataset from {hive}").fetchall() == [("us_stocks_sip/day_aggs_v1",)]

@@ -8,7 +8,7 @@ import pytest
 
 import tickerbars
 
-DAY = "fct_daily_bars/dataset=us_stocks_sip.day_aggs_v1"
+DAY = "fct_daily_bars/dataset=us_stocks_sip%2Fday_aggs_v1"
 
 
 def write_bars(lake, partition: str, days: list[date]) -> None:
@@ -30,7 +30,7 @@ def test_only_the_years_and_months_between_start_and_end_are_opened(tmp_path):
     write_bars(tmp_path, f"{DAY}/year=2024", [date(2024, 1, 2), date(2024, 1, 3)])
     frame = tickerbars.bars(["MSFT"], start="2024-01-03", lake=str(tmp_path))
     assert frame.rows() == [("MSFT", date(2024, 1, 3), 11.0)]
-    five_minutes = "fct_minute_bars_5m/dataset=us_stocks_sip.minute_aggs_v1/year=2024"
+    five_minutes = "fct_minute_bars_5m/dataset=us_stocks_sip%2Fminute_aggs_v1/year=2024"
     write_garbage(tmp_path, f"{five_minutes}/month=11")
     stamps = [datetime(2024, 12, 2, 14, 30), datetime(2024, 12, 2, 14, 35)]
     path = tmp_path / five_minutes / "month=12/part-0.parquet"

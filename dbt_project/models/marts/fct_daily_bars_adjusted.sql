@@ -61,6 +61,7 @@ factored as (
     select
         bars.ticker,
         bars.trade_date,
+        bars.dataset,
         bars.open,
         bars.high,
         bars.low,
@@ -82,6 +83,7 @@ factored as (
 select
     ticker,
     trade_date,
+    dataset,
     split_factor,
     total_return_factor,
     open * split_factor as split_adjusted_open,
