@@ -16,22 +16,33 @@ def _month(day: date) -> str:
     return f"{day:%Y-%m}"
 
 
-def coverage_matrix(bars: list[tuple], loaded_sessions: list[date]) -> tuple[list[str], list[str], list[list]]:
-    """Tickers, months, and per ticker and month the % of loaded sessions with a bar (None before its first bar)."""
-    loaded_by_month: dict[str, int] = defaultdict(int)
-    for day in loaded_sessions:
-        loaded_by_month[_month(day)] += 1
+def coverage_matrix(bars: list[tuple], loaded_files: list[tuple]) -> tuple[list[str], list[str], list[list]]:
+    """Tickers, months, and per ticker and month the % of its dataset's loaded files with a bar (None before its
+    first bar). bars: (ticker, dataset, day, close); loaded_files: (dataset, file date). Each dataset counts on its
+    own calendar: crypto's every day, stocks' sessions."""
+    loaded_by_month: dict[tuple[str, str], int] = defaultdict(int)
+    for dataset, day in loaded_files:
+        loaded_by_month[(dataset, _month(day))] += 1
     present: dict[tuple[str, str], int] = defaultdict(int)
     first_month: dict[str, str] = {}
-    for ticker, day, _close in bars:
+    dataset_of: dict[str, str] = {}
+    for ticker, dataset, day, _close in bars:
         present[(ticker, _month(day))] += 1
         first_month[ticker] = min(first_month.get(ticker, _month(day)), _month(day))
-    tickers, months = sorted(first_month), sorted(loaded_by_month)
+        dataset_of[ticker] = dataset
+    tickers, months = sorted(first_month), sorted({month for _dataset, month in loaded_by_month})
     matrix = [
-        [round(100 * present[(t, m)] / loaded_by_month[m], 1) if m >= first_month[t] else None for m in months]
+        [
+            _percent(present[(t, m)], loaded_by_month[(dataset_of[t], m)]) if m >= first_month[t] else None
+            for m in months
+        ]
         for t in tickers
     ]
     return tickers, months, matrix
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
 
 
 def _heatmap(path: Path, tickers: list[str], months: list[str], matrix: list[list]) -> None:
@@ -43,7 +54,7 @@ def _heatmap(path: Path, tickers: list[str], months: list[str], matrix: list[lis
     image = axes.imshow(values, cmap="RdYlGn", vmin=80, vmax=100, aspect="auto")
     axes.set_xticks(range(len(months)), months, rotation=90, fontsize=7)
     axes.set_yticks(range(len(tickers)), tickers, fontsize=8)
-    axes.set_title("Sessions with a bar, % of sessions loaded (ticker x month)")
+    axes.set_title("Days with a bar, % of its dataset's files loaded (ticker x month)")
     figure.colorbar(image, ax=axes, label="coverage %")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -77,15 +88,12 @@ def write_report(cfg: Config, out_dir: Path) -> list[Path]:
     try:
         with open_warehouse(cfg, read_only=True) as warehouse:
             bars = warehouse.execute(
-                f"select ticker, trade_date, close from {cfg.database.analytics_schema}.fct_daily_bars "
+                f"select ticker, dataset, trade_date, close from {cfg.database.analytics_schema}.fct_daily_bars "
                 "order by ticker, trade_date"
             )
-            loaded = [
-                day
-                for (day,) in warehouse.execute(
-                    f"select distinct file_date from {cfg.database.landing_schema}.load_manifest order by file_date"
-                )
-            ]
+            loaded = warehouse.execute(
+                f"select distinct dataset, file_date from {cfg.database.landing_schema}.load_manifest"
+            )
     except WarehouseError as exc:
         raise WarehouseError(
             f"cannot read fct_daily_bars from the {cfg.target} warehouse ({exc}): run `make build`"
@@ -96,7 +104,7 @@ def write_report(cfg: Config, out_dir: Path) -> list[Path]:
     tickers, months, matrix = coverage_matrix(bars, loaded)
     heatmap, chart, page = out_dir / "coverage.png", out_dir / "close.png", out_dir / "index.html"
     _heatmap(heatmap, tickers, months, matrix)
-    _close_chart(chart, bars)
+    _close_chart(chart, [(ticker, day, close) for ticker, _dataset, day, close in bars])
     rows = "".join(
         f"<tr><td>{html.escape(t)}</td><td>{min((v for v in row if v is not None), default='')}</td>"
         f"<td>{sum(1 for d in bars if d[0] == t)}</td></tr>"
