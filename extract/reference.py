@@ -39,13 +39,23 @@ class Endpoint:
         return self.path, params
 
 
+OVERVIEW = Endpoint("ticker_overview", "/v3/reference/tickers/{ticker}")
 ENDPOINTS = (
     Endpoint("splits", "/stocks/v1/splits", "execution_date"),
     Endpoint("dividends", "/stocks/v1/dividends", "ex_dividend_date"),
-    Endpoint("ticker_overview", "/v3/reference/tickers/{ticker}"),
+    OVERVIEW,
     Endpoint("ticker_events", "/vX/reference/tickers/{ticker}/events"),  # last: it names the earlier tickers
 )
 LIST_ENDPOINTS = ENDPOINTS[:2]  # splits and dividends, the datasets asked by ticker
+
+
+def endpoints_of(ticker: str) -> tuple[Endpoint, ...]:
+    """What the provider holds for a ticker. Splits, dividends and ticker events are a stock's (the /stocks/
+    endpoints; an index, a currency pair or a contract has none), and an option contract has no ticker overview:
+    asking for them anyway fails or finds nothing, for each such instrument on every run."""
+    if ticker.startswith("O:"):
+        return ()
+    return (OVERVIEW,) if ":" in ticker else ENDPOINTS
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,8 @@ def utc_now() -> datetime:
 def run_reference(
     cfg: Config, api: ReferenceApi | None = None, clock: Callable[[], datetime] = utc_now
 ) -> ReferenceSummary:
-    """Every dataset of each configured ticker, then the splits and dividends of its earlier tickers (their overview
-    and events would describe whoever holds the ticker now)."""
+    """Every dataset the provider holds for each configured ticker (endpoints_of), then the splits and dividends of
+    its earlier tickers (their overview and events would describe whoever holds the ticker now)."""
     from extract.run import open_warehouse
 
     api = api or make_reference_api(cfg.api.source, cfg.api.base_url, cfg.api.key)
@@ -121,9 +131,10 @@ def run_reference(
         warehouse.ensure_schema()
         fetcher = Fetcher(api, warehouse, summary, clock, cfg.api.lookback_days)
         for instrument in cfg.instruments:
-            *_, events = [fetcher.fetch(endpoint, instrument.ticker) for endpoint in ENDPOINTS]
+            fetched = {e.dataset: fetcher.fetch(e, instrument.ticker) for e in endpoints_of(instrument.ticker)}
+            events = fetched.get("ticker_events")
             for ticker in instrument.earlier_tickers([record for _page, record in events.records] if events else []):
-                for endpoint in LIST_ENDPOINTS:
+                for endpoint in (e for e in LIST_ENDPOINTS if e in endpoints_of(ticker)):
                     fetcher.fetch(endpoint, ticker)
     return summary
 

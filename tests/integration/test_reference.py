@@ -292,3 +292,22 @@ def test_files_landing_the_configured_tickers_land_the_earlier_tickers_ticker_ev
     summary = run_extract(cfg, RunOptions(start=day, end=day))
     assert summary.files_loaded == 1  # the file again, for the ticker it lacked
     assert warehouse_rows({"DUCKDB_PATH": str(cfg.database.duckdb_path)}, landed) == [("FB",)]
+
+
+def test_an_index_a_currency_and_an_option_are_asked_only_what_the_provider_holds_for_them(
+    make_config, config_dir, httpserver
+):
+    """Splits, dividends and ticker events are a stock's, and an option contract has no ticker overview: every run
+    asked for all four for every instrument, and an endpoint that answers such a ticker with an error failed it."""
+    provider = ProviderApi(API_KEY)
+    instruments = ["AAPL: stock", "I:SPX: index", "X:BTCUSD: crypto", "O:SPY250110C00480000: option"]
+    lines = [f"  - {{ticker: '{entry.rsplit(': ', 1)[0]}', type: {entry.rsplit(': ', 1)[1]}}}" for entry in instruments]
+    (config_dir / "instruments.yml").write_text("instruments:\n" + "\n".join(lines) + "\n")
+    cfg = make_config(**provider.serve(httpserver))
+    assert run_reference(cfg, clock=at(2024, 12, 2)).exit_code == 0
+    asked = sorted({query.get("ticker") or path.split("/")[4] for path, query in provider.asked})
+    assert asked == ["AAPL", "I:SPX", "X:BTCUSD"]
+    assert sorted(path for path, _query in provider.asked if "I:SPX" in path or "X:BTCUSD" in path) == [
+        "/v3/reference/tickers/I:SPX",
+        "/v3/reference/tickers/X:BTCUSD",
+    ]
