@@ -291,11 +291,16 @@ def test_a_session_without_a_file_and_a_weekend_file_show_in_coverage_and_status
 def test_a_configured_ticker_that_no_landed_file_holds_fails_status(
     make_config, config_dir, mini_mirror, base_env, run_dbt
 ):
-    """A mistyped ticker got no bar at all, and every check passed: its coverage had nothing to measure."""
+    """A mistyped ticker got no bar at all, and every check passed: its coverage had nothing to measure. An option
+    contract that has not traded, and a ticker of a listed dataset with no file landed yet, are no such problem."""
     instruments = config_dir / "instruments.yml"
-    typo = "  - {ticker: APPL, type: stock}\n"
-    instruments.write_text(instruments.read_text().replace("instruments:\n", "instruments:\n" + typo, 1))
-    cfg = make_config(**base_env, TBP_SOURCE=str(mini_mirror))
+    added = "".join(
+        f"  - {{ticker: '{ticker}', type: {kind}}}\n"
+        for ticker, kind in (("APPL", "stock"), ("O:SPY250110C00480000", "option"), ("I:SPX", "index"))
+    )
+    instruments.write_text(instruments.read_text().replace("instruments:\n", "instruments:\n" + added, 1))
+    datasets = f"{PREFIX},us_options_opra/day_aggs_v1,us_indices/day_aggs_v1"
+    cfg = make_config(**base_env, TBP_SOURCE=str(mini_mirror), TBP_DATASETS=datasets)
     run_extract(cfg, WINDOW)
     run_dbt(["build"], base_env)
     status = warehouse_status(cfg)
