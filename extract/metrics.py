@@ -130,7 +130,8 @@ def _last_run(metrics: Metrics, rows: list[tuple]) -> None:
     row_counts.add(landed, kind="landed")
     row_counts.add(rejected, kind="rejected")
     metrics.family("extract_last_run_rows_per_second", "Rows landed per second by the last extract run.").add(rate)
-    metrics.family("extract_sessions_behind", "Sessions without a newer landed file at the last run.").add(behind)
+    behind_help = "Days without a newer landed file at the last run, on each dataset's calendar (the stalest dataset)."
+    metrics.family("extract_sessions_behind", behind_help).add(behind)
 
 
 def _last_build(metrics: Metrics, rows: list[tuple]) -> None:
@@ -147,7 +148,8 @@ def _last_build(metrics: Metrics, rows: list[tuple]) -> None:
     metrics.family("fact_rows", "Rows in fct_daily_bars at the last build.").add(fact_rows)
     metrics.family("min_coverage_percent", "Lowest ticker coverage at the last build.").add(min_coverage)
     metrics.family("tickers_below_threshold", "Tickers under min_coverage_pct at the last build.").add(below)
-    metrics.family("freshness_lag_sessions", "Sessions after the newest bar, at the last build.").add(behind)
+    lag_help = "Sessions after the newest bar of the stalest dataset, at the last build."
+    metrics.family("freshness_lag_sessions", lag_help).add(behind)
 
 
 def _quarantine_sql(schema: str) -> str:

@@ -41,8 +41,9 @@ def coverage_matrix(bars: list[tuple], loaded_files: list[tuple]) -> tuple[list[
     return tickers, months, matrix
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 1) if whole else None
+def _percent(part: int, whole: int) -> float:
+    """0 for a month with no file of the dataset at all: its files stopped, and the heatmap shows it."""
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 def _heatmap(path: Path, tickers: list[str], months: list[str], matrix: list[list]) -> None:

@@ -61,16 +61,16 @@
 
 {#-
     The newest trade_date every configured dataset has bars through: the oldest of their newest days, so that one
-    dataset's bars (crypto's, every day) do not hide another's that stopped. The extractor writes the datasets table
-    before any build (asking the adapter whether it exists would leave the hook's insert in a transaction dbt rolls
-    back).
+    dataset's bars (crypto's, every day) do not hide another's that stopped. Option contracts are left out: they
+    trade on the days someone trades them, and expire. The extractor writes the datasets table before any build
+    (asking the adapter whether it exists would leave the hook's insert in a transaction dbt rolls back).
 -#}
 {% macro _newest_session_of_every_dataset(facts, schema) %}
     select min(newest_trade_date)
     from (
         select max(trade_date) as newest_trade_date
         from {{ facts }}
-        where dataset in (select dataset from {{ schema }}.datasets)
+        where dataset in (select dataset from {{ schema }}.datasets) and ticker not like 'O:%'
         group by dataset
     ) as by_dataset
 {% endmacro %}

@@ -177,12 +177,12 @@ def test_every_dataset_lands_and_builds(target_env, make_config, config_dir, eve
 
 
 def test_crypto_files_do_not_hide_stock_files_that_stopped(
-    target_env, make_config, every_dataset_mirror, run_dbt, tmp_path
+    target_env, make_config, config_dir, every_dataset_mirror, run_dbt, tmp_path
 ):
     """The freshness of runs and builds is each dataset's on its own calendar, the stalest counting: crypto's files
     (every day) kept `newest_file_date` and `newest_session` current, so a stock feed that stopped went unseen by
-    the sessions_behind metrics."""
-    datasets = "us_stocks_sip/day_aggs_v1,global_crypto/day_aggs_v1"
+    the sessions_behind metrics. An option contract that stops trading is no stopped feed: it does not count."""
+    datasets = "us_stocks_sip/day_aggs_v1,global_crypto/day_aggs_v1,us_options_opra/day_aggs_v1"
     mirror = tmp_path / "mirror"
     for name in datasets.split(","):
         shutil.copytree(every_dataset_mirror / name, mirror / name)
@@ -190,6 +190,11 @@ def test_crypto_files_do_not_hide_stock_files_that_stopped(
     for path in (mirror / "us_stocks_sip/day_aggs_v1").rglob("*.csv.gz"):
         if date.fromisoformat(path.name[:10]) > last_stock_day:
             path.unlink()
+    for path in (mirror / "us_options_opra/day_aggs_v1").rglob("*.csv.gz"):  # the contract's last trade: 12-02
+        if date.fromisoformat(path.name[:10]) > date(2024, 12, 2):
+            lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+            path.write_bytes(gzip.compress("\n".join(x for x in lines if "SPY250110C" not in x).encode() + b"\n"))
+    configure_other_assets(config_dir)
     cfg = make_config(**target_env, TBP_SOURCE=str(mirror), TBP_DATASETS=datasets)
     run_extract(cfg, RunOptions(START, END))
     run_dbt(["build"], target_env, check=False)  # the stock days since are missing: the coverage test fails

@@ -28,7 +28,7 @@ def test_metrics_are_the_figures_of_the_last_run_and_build(make_config, invoke, 
         lines = [bar_line(t, day, close=10.0 + n) for t in CONFIGURED]
         if day == SESSIONS[-1]:  # AAPL's high under its open (quarantined), MSFT's high unparsable (rejected)
             lines[0] = f"AAPL,1000,14,14,1.0,13,{window_start_ns(day)},42"
-            lines[1] = f"MSFT,1000,14,14,not-a-price,13,{window_start_ns(day)},42"
+            lines[1] = f'"MSFT",1000,14,14,not-a-price,13,{window_start_ns(day)},42'  # quoted, as CSV may
             # a ticker nobody configured: its line stays in landing's rejects, out of the quarantine
             lines.append(f"ZZZZ,1000,14,14,not-a-price,13,{window_start_ns(day)},42")
         write_day_file(mirror, day, lines)

@@ -17,7 +17,8 @@ renamed as (
         column_name,
         error as parse_error,
         raw_line,
-        split_part(raw_line, ',', 1) as ticker,
+        -- the first field as the reader would take it: quotes and padding off
+        replace(trim(split_part(raw_line, ',', 1)), '"', '') as ticker,
         loaded_at,
         run_id
 
