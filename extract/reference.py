@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from extract.config import Config
+from extract.datasets import ASSET_PREFIX
 from extract.errors import NotAuthorizedError, PipelineError
 from extract.land.common import Warehouse
 from extract.rest import ReferenceApi, make_reference_api
@@ -55,7 +56,7 @@ def endpoints_of(ticker: str) -> tuple[Endpoint, ...]:
     asking for them anyway fails or finds nothing, for each such instrument on every run."""
     if ticker.startswith("O:"):
         return ()
-    return (OVERVIEW,) if ":" in ticker else ENDPOINTS
+    return (OVERVIEW,) if ASSET_PREFIX.match(ticker) else ENDPOINTS
 
 
 @dataclass(frozen=True)

@@ -126,18 +126,20 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         status.fail(1, problem)
     for key in status.off_session_files:
         status.fail(1, f"{key}: dated on a day its calendar does not trade")
-    # nothing to measure coverage on: a ticker the provider does not spell so, often (an option contract may not
-    # have traded yet, and a dataset with no file landed yet holds nothing)
-    for ticker in (t for t in status.tickers if t.sessions_present == 0 and not t.ticker.startswith("O:")):
-        if owners := _day_datasets_holding(cfg, ticker.ticker, status.landed_datasets):
+    # an option contract trades on the days someone trades it: its coverage is shown, not required (as in dbt's
+    # test), and it may not have traded yet
+    for ticker in (t for t in status.tickers if not t.ticker.startswith("O:")):
+        # no bar at all, so no coverage to measure: a ticker the provider does not spell so, often (a dataset with
+        # no file landed yet holds nothing)
+        if ticker.sessions_present == 0 and (
+            owners := _day_datasets_holding(cfg, ticker.ticker, status.landed_datasets)
+        ):
             status.fail(
                 1,
                 f"{ticker.ticker}: no bar in any landed file of {' or '.join(owners)}: is it the provider's ticker? "
                 "(else set active: false)",
             )
-    # an option contract trades on the days someone trades it: its coverage is shown, not required (as in dbt's test)
-    for ticker in (t for t in status.tickers if not t.ticker.startswith("O:")):
-        if ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
+        elif ticker.coverage_pct is not None and ticker.coverage_pct < cfg.pipeline.min_coverage_pct:
             status.fail(
                 1,
                 f"{ticker.ticker}: coverage {ticker.coverage_pct:.2f} % is under {cfg.pipeline.min_coverage_pct} % "
