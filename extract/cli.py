@@ -113,30 +113,32 @@ def entry_point() -> None:
     os._exit(code)
 
 
-def _extract_options(command):
+def _extract_options(command, dry_run: bool = True):
     """The options of a run: which sessions and tickers, dry run, downloads, configuration, warehouse."""
-    for option in reversed(
-        [
-            click.option("--start", callback=_date, help="First session date (default: start_date in pipeline.yml)."),
-            click.option("--end", callback=_date, help="Last session date (default: today in New York)."),
-            click.option("--tickers", default=None, help="Comma-separated tickers to land (default: the land_scope)."),
-            click.option("--group", default=None, help="A ticker group from instruments.yml to land."),
-            click.option("--dry-run", is_flag=True, help="Print what would be fetched and loaded; change nothing."),
-            click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads."),
-            config_dir_option,
-            target_option,
-            environment_option,
-        ]
-    ):
+    options = [
+        click.option("--start", callback=_date, help="First session date (default: start_date in pipeline.yml)."),
+        click.option("--end", callback=_date, help="Last session date (default: today in New York)."),
+        click.option("--tickers", default=None, help="Comma-separated tickers to land (default: the land_scope)."),
+        click.option("--group", default=None, help="A ticker group from instruments.yml to land."),
+        *(
+            [click.option("--dry-run", is_flag=True, help="Print what would be fetched and loaded; change nothing.")]
+            if dry_run
+            else []
+        ),
+        click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads."),
+        config_dir_option,
+        target_option,
+        environment_option,
+    ]
+    for option in reversed(options):
         command = option(command)
     return command
 
 
-def _extract(start, end, tickers, group, dry_run, workers, cfg: Config, before_loading=None):
-    """The extract of `run` and `update`, its summary printed."""
-    from extract.run import RunOptions, run_extract
+def _run_options(start, end, tickers, group, dry_run, workers):
+    from extract.run import RunOptions
 
-    options = RunOptions(
+    return RunOptions(
         start=start,
         end=end,
         tickers=tuple((tickers or "").split(",")) if tickers else (),
@@ -144,10 +146,6 @@ def _extract(start, end, tickers, group, dry_run, workers, cfg: Config, before_l
         dry_run=dry_run,
         workers=workers,
     )
-    summary = run_extract(cfg, options, before_loading=before_loading)
-    for line in summary.lines():
-        click.echo(line)
-    return summary
 
 
 @main.command()
@@ -155,8 +153,13 @@ def _extract(start, end, tickers, group, dry_run, workers, cfg: Config, before_l
 @_reports_errors
 def run(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
     """List the source, fetch what the manifest lacks, and land it (a file's rows commit with its manifest row)."""
+    from extract.run import run_extract
+
     cfg = _config(config_dir, target, environment)
-    sys.exit(_extract(start, end, tickers, group, dry_run, workers, cfg).exit_code)
+    summary = run_extract(cfg, _run_options(start, end, tickers, group, dry_run, workers))
+    for line in summary.lines():
+        click.echo(line)
+    sys.exit(summary.exit_code)
 
 
 @main.command()
@@ -165,22 +168,29 @@ def run(start, end, tickers, group, dry_run, workers, config_dir, target, enviro
 def update(start, end, tickers, group, dry_run, workers, config_dir, target, environment) -> None:
     """The everyday run: extract, reference data, dbt build of only what changed (nothing, when nothing did), in
     this process, then the lake. Exit 5 when dbt fails. --dry-run: the extract's plan alone."""
-    from extract.build import ProjectParse, build_and_publish
-    from extract.orchestration import daily_reference
+    from extract.build import ProjectParse
+    from extract.update import update as update_once
 
     cfg = _config(config_dir, target, environment)
-    with ProjectParse(cfg) as parse:
-        summary = _extract(start, end, tickers, group, dry_run, workers, cfg, before_loading=parse.start)
-        if dry_run:
-            return
-        code = summary.exit_code
-        try:
-            daily_reference(cfg)
-        except PipelineError as exc:
-            click.echo(f"reference: {exc}", err=True)
-            code = code or exc.exit_code
-        build_and_publish(cfg, click.echo, parse)
-    sys.exit(code)
+    options = _run_options(start, end, tickers, group, dry_run, workers)
+    sys.exit(update_once(cfg, options, ProjectParse(), click.echo))
+
+
+@main.command()
+@click.option("--every", default="10m", show_default=True, help="From one update's start to the next: 90s, 10m, 1h.")
+@functools.partial(_extract_options, dry_run=False)
+@_reports_errors
+def watch(every, start, end, tickers, group, workers, config_dir, target, environment) -> None:
+    """Keep the warehouse current: `update` every interval in one process, dbt imported and the project parsed once
+    (again when they change), so a new session is built in seconds. A failed update is reported and tried again at
+    the next; SIGINT or SIGTERM stop it (exit 130 or 143), after the update in flight."""
+    from extract.update import parse_interval
+    from extract.update import watch as watch_updates
+
+    interval = parse_interval(every)
+    _config(config_dir, target, environment)  # a bad configuration stops it before the first update (exit 2)
+    options = _run_options(start, end, tickers, group, False, workers)
+    sys.exit(watch_updates(lambda: _config(config_dir, target, environment), options, interval, click.echo))
 
 
 @main.command()

@@ -1,7 +1,10 @@
 """`tbp-extract update`, the everyday run: extract, then dbt over only what changed since the last good build (in
 the same process), then the lake; a run with nothing new builds and publishes nothing."""
 
+import re
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -181,3 +184,63 @@ def test_a_dry_run_lands_and_builds_nothing(update_on_duckdb, mirror):
     assert f"would load {PREFIX}/2024/03/2024-03-01.csv.gz (new)" in result.output
     assert facts(update_on_duckdb.env) == 12 * 41
     assert update_on_duckdb(end=NEXT_SESSION)[1][0].startswith("build: source:polygon+")
+
+
+class Watch:
+    """tbp-extract watch in its own process (signals are the way to stop it), read one update at a time."""
+
+    def __init__(self, env: dict[str, str], config_dir: Path, end: date) -> None:
+        command = [sys.executable, "-m", "extract", "watch", "--every", "1s", "--config-dir", str(config_dir)]
+        self.process = subprocess.Popen(
+            [*command, "--start", str(SMALL_START), "--end", str(end)],
+            env={**env, "PYTHONUNBUFFERED": "1", "TBP_DOTENV": ""},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+
+    def update(self) -> tuple[int, list[str]]:
+        """The next update's exit code and lines."""
+        lines = []
+        for line in self.process.stdout:
+            self.output.append(line)
+            lines.append(line.rstrip("\n"))
+            if done := re.match(r"watch: update exit (\d+) in [\d.]+s; next at ", line):
+                return int(done[1]), lines
+        raise AssertionError("watch ended:\n" + "".join(self.output[-80:]))
+
+    def update_that_loads(self) -> tuple[int, list[str]]:
+        while True:  # the file may have been written while an update was listing
+            code, lines = self.update()
+            if "loaded 0 files" not in "\n".join(lines):
+                return code, lines
+
+
+def test_watch_updates_every_interval_with_dbt_parsed_once_and_stops_on_sigterm(update_on_duckdb, mirror, config_dir):
+    """One process: every new session lands and builds without a new parse; a change of dbt's settings is parsed
+    again and builds the whole project; a failed update is reported and the next one goes on; SIGTERM ends it."""
+    watch = Watch(update_on_duckdb.env, config_dir, end=NEXT_SESSION)
+    try:
+        code, lines = watch.update()
+        assert code == 0 and "build: the whole project (first build)" in lines, lines
+        write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
+        code, lines = watch.update_that_loads()
+        assert code == 0 and any(line.startswith("build: source:polygon+") for line in lines), lines
+
+        pipeline = config_dir / "pipeline.yml"
+        settings = pipeline.read_text()
+        pipeline.write_text(settings + "  download_workers: [\n")
+        code, lines = watch.update()
+        assert code == 2 and any(line.startswith("error: ") and "pipeline.yml" in line for line in lines), lines
+        pipeline.write_text(settings.replace("TBP_LOOKBACK_DAYS:-10", "TBP_LOOKBACK_DAYS:-11"))
+        code, lines = watch.update()
+        assert code == 0 and "build: the whole project (project changed)" in lines, lines
+        assert watch.process.poll() is None
+    finally:
+        watch.process.terminate()
+        assert watch.process.wait(timeout=120) == 143, "".join(watch.output[-80:])
+    assert facts(update_on_duckdb.env) == 12 * 42  # read once the watch is gone: DuckDB takes one process at a time
+    dbt_log = (Path(update_on_duckdb.env["DBT_LOG_PATH"]) / "dbt.log").read_text()
+    assert dbt_log.count("[dbt-parse_]: Performance info") == 2  # at the start, and for the changed setting

@@ -1,6 +1,7 @@
 """What `tbp-extract update` builds for each kind of change since the last good build."""
 
 import os
+from dataclasses import replace
 from types import SimpleNamespace
 
 from extract.build import BuildPlan, KeptViews, ProjectParse, plan_build, project_marker, views_kept
@@ -104,14 +105,20 @@ def test_a_parse_beside_the_extract_serves_only_the_project_it_read(make_config,
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("TBP_LOOKBACK_DAYS", raising=False)
     cfg = make_config()
-    with ProjectParse(cfg) as parse:
-        assert parse.manifest(project_marker(cfg, REPO)) is None  # not started: nothing to land
-        parse.start()
-        assert os.environ["TBP_LOOKBACK_DAYS"] == str(cfg.pipeline.lookback_days)  # dbt's settings, set here
-        manifest = parse.manifest(project_marker(cfg, REPO))
-        assert "model.tickerbars.fct_daily_bars" in manifest.nodes
-        assert parse.manifest("a project changed while the extract ran") is None
-    assert "TBP_LOOKBACK_DAYS" not in os.environ
+    parse = ProjectParse()
+    assert parse.manifest(project_marker(cfg, REPO)) is None  # not started: nothing to land
+    parse.start(cfg)
+    manifest = parse.manifest(project_marker(cfg, REPO))
+    assert "model.tickerbars.fct_daily_bars" in manifest.nodes
+    assert "TBP_LOOKBACK_DAYS" not in os.environ  # dbt's settings were set for the parse alone
+    assert parse.manifest("a project changed while the extract ran") is None
+    parse.start(cfg)
+    assert parse.manifest(project_marker(cfg, REPO)) is manifest  # the same project: not parsed again
+
+    settings_changed = replace(cfg, pipeline=replace(cfg.pipeline, lookback_days=cfg.pipeline.lookback_days + 1))
+    parse.start(settings_changed)
+    again = parse.manifest(project_marker(settings_changed, REPO))
+    assert again is not None and again is not manifest
 
 
 class Config(SimpleNamespace):
