@@ -23,9 +23,10 @@ def test_bench_quick_measures_every_step_and_checks_every_goal(pg_server, tmp_pa
     assert sum(step.startswith("the extractor's gzip check") for step in steps) == 1
     assert steps.count("full-market backfill, S3 -> landing") == 2
     assert steps.count("full-market backfill, local mirror -> landing") == 2
-    assert sum("end to end" in step for step in steps) == 4
+    assert sum("end to end" in step for step in steps) == 6  # 12 tickers, a new session by update and by watch
     assert sum(step.startswith("publish the") for step in steps) == 2
-    assert steps.count("a run with nothing new: tbp-extract update") == 2
+    assert steps.count("a run with nothing new: tbp-extract update, a fresh process") == 2
+    assert steps.count("a run with nothing new: tbp-extract watch") == 2
     assert any(step.startswith("naive loader, 12 tickers") for step in steps)
     assert sum(step.startswith("minute limit:") for step in steps) == 2
     assert steps.count("full-market minute files, local mirror -> landing (land_scope all)") == 2
@@ -34,8 +35,8 @@ def test_bench_quick_measures_every_step_and_checks_every_goal(pg_server, tmp_pa
     [compression] = [row for row in report.measured if row.step.startswith("TimescaleDB: fct_minute_bars")]
     assert compression.seconds is not None or compression.note.startswith("not measured: ")
     assert all(row.seconds > 0 for row in report.measured if row is not compression)
-    # 11 daily goals; minute: landing and peak RSS on each target, the dbt build on each, compression if measured
-    assert len(report.targets) == 11 + 6 + (compression.seconds is not None)
+    # 15 daily goals (the everyday run's on each target by update and by watch); minute: landing and peak RSS on each target, the dbt build on each, compression if measured
+    assert len(report.targets) == 15 + 6 + (compression.seconds is not None)
     text = out.read_text()
     assert text.startswith("# Benchmarks")
     assert "Minute section: 2 full-market files of us_stocks_sip/minute_aggs_v1" in text
