@@ -215,7 +215,7 @@ def run_minute(bench: Bench, mirror: Path) -> None:
     print(f"minute: {len(files)} files, {rows:,} rows, {gzipped / 1e6:,.0f} MB", flush=True)
     limits = {
         "postgres": copy_limit(bench.admin_dsn, "bench_minute_limit", files),
-        "duckdb": ctas_limit(bench.work / "minute-limit.duckdb", files),
+        "duckdb": ctas_limit(bench.work / "minute-limit.duckdb", files)[0],
     }
     report.add("minute limit: zcat | psql \\copy into a plain table", "postgres", limits["postgres"], rows)
     report.add("minute limit: DuckDB CREATE TABLE AS read_csv(all files)", "duckdb", limits["duckdb"], rows)
