@@ -35,7 +35,8 @@ def test_bench_quick_measures_every_step_and_checks_every_goal(pg_server, tmp_pa
     [compression] = [row for row in report.measured if row.step.startswith("TimescaleDB: fct_minute_bars")]
     assert compression.seconds is not None or compression.note.startswith("not measured: ")
     assert all(row.seconds > 0 for row in report.measured if row is not compression)
-    # 15 daily goals (the everyday run's on each target by update and by watch); minute: landing and peak RSS on each target, the dbt build on each, compression if measured
+    # 15 daily goals (the everyday run's on each target by update and by watch); minute: landing and peak RSS on
+    # each target, the dbt build on each, compression if measured
     assert len(report.targets) == 15 + 6 + (compression.seconds is not None)
     text = out.read_text()
     assert text.startswith("# Benchmarks")

@@ -62,6 +62,23 @@ def test_bad_run_arguments_exit_2_and_write_nothing(invoke, small_mirror, base_e
     assert not Path(base_env["DUCKDB_PATH"]).exists()
 
 
+@pytest.mark.parametrize("every", ["0s", "10x", "ten minutes", "-5m"])
+def test_watch_refuses_a_bad_interval_in_one_line_with_exit_2_before_any_update(invoke, small_mirror, base_env, every):
+    result = invoke("watch", "--every", every, TBP_SOURCE=str(small_mirror))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: --every must be a positive number of seconds, minutes or hours like 10m, not '{every}'"
+    ]
+    assert not Path(base_env["DUCKDB_PATH"]).exists()
+
+
+def test_watch_with_a_bad_configuration_stops_before_the_first_update(invoke, config_dir, small_mirror, base_env):
+    (config_dir / "pipeline.yml").write_text("pipeline:\n  start_date: someday\n")
+    result = invoke("watch", "--every", "1s", TBP_SOURCE=str(small_mirror))
+    assert result.exit_code == 2 and "key 'start_date' must be a date" in result.output
+    assert not Path(base_env["DUCKDB_PATH"]).exists()
+
+
 def test_an_invalid_date_option_is_refused_by_click(invoke):
     result = invoke("run", "--start", "yesterday")
     assert result.exit_code == 2 and "must be a date like 2020-01-31" in result.output
