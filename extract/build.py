@@ -15,8 +15,8 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -162,17 +162,32 @@ def project_dir() -> Path:
 
 
 def project_marker(cfg: Config, project: Path) -> str:
-    """The dbt project's files, the settings dbt sees (secrets aside) and the versions of dbt and its adapters."""
+    """The dbt project's files, the profile, the settings dbt sees (secrets aside) and the versions of dbt and its
+    adapters. Hidden files and editors' backups are no part of it; a file that goes while it is read is skipped."""
     digest = hashlib.sha256()
-    for path in sorted([project / "dbt_project.yml", *(project / "dbt_project").rglob("*")]):
-        if path.is_file():
-            digest.update(path.relative_to(project).as_posix().encode())
-            digest.update(path.read_bytes())
+    models = (path for path in (project / "dbt_project").rglob("*") if _is_project_file(path.relative_to(project)))
+    for path in [project / "dbt_project.yml", profiles_file(project), *sorted(models)]:
+        with suppress(FileNotFoundError, IsADirectoryError):
+            content = path.read_bytes()
+            digest.update((path.relative_to(project) if path.is_relative_to(project) else path).as_posix().encode())
+            digest.update(content)
     digest.update(json.dumps(dbt_environment(cfg), sort_keys=True).encode())
     for package in DBT_PACKAGES:
         with suppress(PackageNotFoundError):
             digest.update(f"{package} {version(package)}".encode())
     return digest.hexdigest()
+
+
+def _is_project_file(path: Path) -> bool:
+    return not any(part.startswith(".") or part.endswith("~") for part in path.parts)
+
+
+def profiles_file(project: Path) -> Path:
+    """The profiles.yml dbt reads: $DBT_PROFILES_DIR's, else the project folder's, else ~/.dbt's."""
+    if folder := os.environ.get("DBT_PROFILES_DIR"):
+        return Path(folder) / "profiles.yml"
+    beside = project / "profiles.yml"
+    return beside if beside.is_file() else Path.home() / ".dbt" / "profiles.yml"
 
 
 def _rows_marker(rows: list[tuple]) -> str:
@@ -296,41 +311,59 @@ class ProjectParse:
     """dbt imported and the project parsed in a thread while the extract lands its files, so that the build after it
     starts at once (import and parse are about 1.5 s of the everyday run). `update` starts it only when there are
     files to land (a run with nothing new imports nothing); `watch` keeps it from one update to the next and parses
-    again only when the project or dbt's settings changed. The parse sets dbt's settings while it runs (the
-    extract's threads read none of them); a parse is used only if the project is still the one it read."""
+    again only when the project, the profile or dbt's settings changed, or when the last parse failed. dbt's
+    settings are set here, in the calling thread, for as long as the parse may serve (the extract's threads read
+    none of them) and put back when the `with` block ends; a parse is used only if the project is still the one it
+    read."""
 
     def __init__(self) -> None:
         self._parsed: Future | None = None
         self._project: str | None = None
+        self._settings = ExitStack()
+
+    def __enter__(self) -> ProjectParse:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._settings.close()
 
     def start(self, cfg: Config) -> None:
-        if not (Path.cwd() / "dbt_project.yml").is_file():  # the build says what is wrong
+        here = Path.cwd()
+        if not (here / "dbt_project.yml").is_file():  # the build says what is wrong
             return
-        project = project_marker(cfg, project_dir())
+        project = project_marker(cfg, here)
         if self._parsed is not None and project == self._project:
             return
+        if self._parsed is not None:
+            wait([self._parsed])  # it reads the settings about to change
+        self._settings.close()
+        self._settings.enter_context(_environment(dbt_environment(cfg, with_secrets=True)))
         self._project = project
         pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-parse")
-        self._parsed = pool.submit(_parse_project, dbt_environment(cfg, with_secrets=True))
+        self._parsed = pool.submit(_parse_project)
         pool.shutdown(wait=False)
 
     def manifest(self, project: str):
-        """The parsed project if `project` (the marker of the project now) is the one it parsed, else None (also when
-        not started or the parse failed: the build parses again and says why)."""
-        if self._parsed is None or project != self._project:
+        """A copy of the parsed project if `project` (the marker of the project now) is the one it parsed, else None
+        (also when not started or the parse failed: the build parses again and says why, the next start parses
+        again). Waits for a parse still running: it reads dbt's settings, which the build sets again."""
+        if self._parsed is None:
             return None
         try:
-            return self._parsed.result()
+            parsed = self._parsed.result()
         except Exception as exc:  # only time is lost: the build's own parse reports what is wrong
-            log.debug("dbt parse beside the extract failed: %s", exc)
-            return None
+            log.info("dbt's parse beside the extract failed (%s): the build parses the project itself", exc)
+            parsed = None
+        if parsed is None:
+            self._parsed = None
+        # a copy for each build: dbt's compile changes nodes in place (ephemeral CTEs injected, constraints resolved)
+        return parsed.deepcopy() if parsed is not None and project == self._project else None
 
 
-def _parse_project(settings: dict[str, str]):
+def _parse_project():
     from dbt.cli.main import dbtRunner
 
-    with _environment(settings):
-        result = dbtRunner().invoke(["parse", "--no-write-json", "--quiet", *_file_log_level()])
+    result = dbtRunner().invoke(["parse", "--no-write-json", "--quiet", *_file_log_level()])
     return result.result if result.success else None
 
 
@@ -369,6 +402,8 @@ def build_and_publish(cfg: Config, echo: Callable[[str], None], parse: ProjectPa
         plan = plan_build(stored_markers(warehouse, "built"), markers)
         published = stored_markers(warehouse, "published")
     manifest = parse.manifest(markers["project"]) if parse and plan.select is not None else None
+    if plan.select is not None:
+        log.info("dbt %s", "builds from the project parsed beside it" if manifest else "parses the project itself")
     kept = views_kept(manifest) if manifest is not None else KeptViews({}, frozenset())
     plan = plan.keeping(kept)
     echo(plan.line())

@@ -32,8 +32,11 @@ def _date(_ctx, param, value: str | None) -> date | None:
         raise click.BadParameter(str(exc)) from None
 
 
-def _config(config_dir: str | None, target: str | None, environment: str | None = None) -> Config:
-    environ = dict(os.environ)
+def _config(
+    config_dir: str | None, target: str | None, environment: str | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    """The configuration, from `environ` (default: the process's environment) and the config folder."""
+    environ = dict(os.environ if environ is None else environ)
     if target:
         environ["TBP_TARGET"] = target
     if environment:
@@ -113,7 +116,7 @@ def entry_point() -> None:
     os._exit(code)
 
 
-def _extract_options(command, dry_run: bool = True):
+def _extract_options(command, with_dry_run: bool = True):
     """The options of a run: which sessions and tickers, dry run, downloads, configuration, warehouse."""
     options = [
         click.option("--start", callback=_date, help="First session date (default: start_date in pipeline.yml)."),
@@ -122,7 +125,7 @@ def _extract_options(command, dry_run: bool = True):
         click.option("--group", default=None, help="A ticker group from instruments.yml to land."),
         *(
             [click.option("--dry-run", is_flag=True, help="Print what would be fetched and loaded; change nothing.")]
-            if dry_run
+            if with_dry_run
             else []
         ),
         click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel downloads."),
@@ -173,24 +176,28 @@ def update(start, end, tickers, group, dry_run, workers, config_dir, target, env
 
     cfg = _config(config_dir, target, environment)
     options = _run_options(start, end, tickers, group, dry_run, workers)
-    sys.exit(update_once(cfg, options, ProjectParse(), click.echo))
+    with ProjectParse() as parse:
+        sys.exit(update_once(cfg, options, parse, click.echo))
 
 
 @main.command()
 @click.option("--every", default="10m", show_default=True, help="From one update's start to the next: 90s, 10m, 1h.")
-@functools.partial(_extract_options, dry_run=False)
+@functools.partial(_extract_options, with_dry_run=False)
 @_reports_errors
 def watch(every, start, end, tickers, group, workers, config_dir, target, environment) -> None:
     """Keep the warehouse current: `update` every interval in one process, dbt imported and the project parsed once
     (again when they change), so a new session is built in seconds. A failed update is reported and tried again at
     the next; SIGINT or SIGTERM stop it (exit 130 or 143), after the update in flight."""
+    from extract.build import project_dir
     from extract.update import parse_interval
     from extract.update import watch as watch_updates
 
     interval = parse_interval(every)
-    _config(config_dir, target, environment)  # a bad configuration stops it before the first update (exit 2)
+    environ = dict(os.environ)  # as the watch started: dbt's settings, set while it runs, are no configuration
+    _config(config_dir, target, environment, environ)  # what is wrong stops it before the first update (exit 2)
+    project_dir()
     options = _run_options(start, end, tickers, group, False, workers)
-    sys.exit(watch_updates(lambda: _config(config_dir, target, environment), options, interval, click.echo))
+    sys.exit(watch_updates(lambda: _config(config_dir, target, environment, environ), options, interval, click.echo))
 
 
 @main.command()

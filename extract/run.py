@@ -295,10 +295,13 @@ def _stop_on_signals() -> Iterator[_StopRequest]:
         yield stop
         return
 
-    def request_stop(signum, _frame) -> None:
+    def request_stop(signum, frame) -> None:
         log.warning("%s received: finishing the files in flight, starting no new one", signal.Signals(signum).name)
         stop.signum = signum
         stop.set()
+        handler = previous.get(signum)
+        if callable(handler) and handler is not signal.default_int_handler:  # a watch's: it stops after this run
+            handler(signum, frame)
 
     previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,36 +50,38 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=int(match[1]) * SECONDS_PER_UNIT[match[2]])
 
 
-class _Stop(threading.Event):
+class _Signals:
+    """The signal that asked the watch to stop (0: none yet)."""
+
     signum: int = 0
 
 
 @contextmanager
-def _stop_on_signals() -> Iterator[_Stop]:
-    """SIGINT and SIGTERM end the watch: at once between updates, after the update in flight otherwise (its extract
-    finishes the files in flight, as a run does)."""
-    stop = _Stop()
+def _signals_recorded() -> Iterator[_Signals]:
+    """SIGINT and SIGTERM are recorded and nothing more: a handler that logs or takes a lock can deadlock the code it
+    interrupts. The watch reads the record between updates and while it waits; during an extract, the extract's
+    own handler stops it (files in flight finish) and passes the signal on."""
+    signals = _Signals()
 
-    def request_stop(signum, _frame) -> None:
-        log.warning("%s received: stopping after the update in flight", signal.Signals(signum).name)
-        stop.signum = signum
-        stop.set()
+    def record(signum, _frame) -> None:
+        signals.signum = signum
 
-    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, record) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stop
+        yield signals
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
 def watch(load_config: Callable[[], Config], options: RunOptions, every: timedelta, echo: Echo) -> int:
-    """An update every `every` until SIGINT or SIGTERM (exit 130 or 143). The configuration is read again for each
-    update; one that fails (a file, the source, dbt, a configuration being edited) is reported and the next update
-    tries again. dbt is imported and the project parsed at the start, beside the first update, and parsed again
-    only when the project or dbt's settings change."""
-    parse = ProjectParse()
-    with _stop_on_signals() as stop:
+    """An update every `every` until SIGINT or SIGTERM (exit 130 or 143): at once between updates; during an
+    update's extract, once its files in flight have landed (the update stops there; the next one builds them);
+    during its build, once the build and the lake are done. The configuration is read again for each update; one
+    that fails (a file, the source, dbt, a configuration being edited, the warehouse held) is reported and the next
+    update tries again. dbt is imported and the project parsed at the start, beside the first update, and parsed
+    again only when the project or dbt's settings change."""
+    with ProjectParse() as parse, _signals_recorded() as signals:
         while True:
             started = time.monotonic()
             code = _update_reporting_errors(load_config, options, parse, echo)
@@ -88,13 +89,22 @@ def watch(load_config: Callable[[], Config], options: RunOptions, every: timedel
             wait = max(0.0, every.total_seconds() - seconds)
             next_at = datetime.now(UTC) + timedelta(seconds=wait)
             echo(f"watch: update exit {code} in {seconds:.2f}s; next at {next_at:%Y-%m-%d %H:%M:%S} UTC")
-            if code > 128:
-                return code
-            if stop.wait(wait):
-                return 128 + stop.signum
+            if code <= 128 and not signals.signum:
+                _sleep(wait, signals)
+            if signum := signals.signum or max(code - 128, 0):
+                echo(f"watch: stopped by {signal.Signals(signum).name}", err=True)
+                return 128 + signum
 
 
-def _update_reporting_errors(load_config: Callable[[], Config], options: RunOptions, parse: ProjectParse, echo) -> int:
+def _sleep(seconds: float, signals: _Signals) -> None:
+    deadline = time.monotonic() + seconds
+    while not signals.signum and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.2))
+
+
+def _update_reporting_errors(
+    load_config: Callable[[], Config], options: RunOptions, parse: ProjectParse, echo: Echo
+) -> int:
     try:
         cfg = load_config()
         parse.start(cfg)
@@ -102,3 +112,6 @@ def _update_reporting_errors(load_config: Callable[[], Config], options: RunOpti
     except PipelineError as exc:
         echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except Exception:  # a bug, not the user's doing: its traceback in the log, and the watch goes on
+        log.exception("the update failed unexpectedly; the next one tries again")
+        return 1

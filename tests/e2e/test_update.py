@@ -1,10 +1,8 @@
 """`tbp-extract update`, the everyday run: extract, then dbt over only what changed since the last good build (in
 the same process), then the lake; a run with nothing new builds and publishes nothing."""
 
-import re
+import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from extract import build
+from support.watch import Update, WatchProcess
 from tests.conftest import CONFIGURED, PREFIX, REPO, SMALL_END, SMALL_START, bar_line, warehouse_rows, write_day_file
 
 NEXT_SESSION = date(2024, 3, 1)
@@ -186,61 +185,46 @@ def test_a_dry_run_lands_and_builds_nothing(update_on_duckdb, mirror):
     assert update_on_duckdb(end=NEXT_SESSION)[1][0].startswith("build: source:polygon+")
 
 
-class Watch:
-    """tbp-extract watch in its own process (signals are the way to stop it), read one update at a time."""
-
-    def __init__(self, env: dict[str, str], config_dir: Path, end: date) -> None:
-        command = [sys.executable, "-m", "extract", "watch", "--every", "1s", "--config-dir", str(config_dir)]
-        self.process = subprocess.Popen(
-            [*command, "--start", str(SMALL_START), "--end", str(end)],
-            env={**env, "PYTHONUNBUFFERED": "1", "TBP_DOTENV": ""},
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.output: list[str] = []
-
-    def update(self) -> tuple[int, list[str]]:
-        """The next update's exit code and lines."""
-        lines = []
-        for line in self.process.stdout:
-            self.output.append(line)
-            lines.append(line.rstrip("\n"))
-            if done := re.match(r"watch: update exit (\d+) in [\d.]+s; next at ", line):
-                return int(done[1]), lines
-        raise AssertionError("watch ended:\n" + "".join(self.output[-80:]))
-
-    def update_that_loads(self) -> tuple[int, list[str]]:
-        while True:  # the file may have been written while an update was listing
-            code, lines = self.update()
-            if "loaded 0 files" not in "\n".join(lines):
-                return code, lines
+def replace_atomically(path: Path, content: bytes) -> None:
+    """Written beside, then renamed over: a watch's update reads the old file or the new one, never half of one."""
+    beside = path.with_name(f".{path.name}.new")
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    beside.write_bytes(content)
+    os.replace(beside, path)
 
 
-def test_watch_updates_every_interval_with_dbt_parsed_once_and_stops_on_sigterm(update_on_duckdb, mirror, config_dir):
-    """One process: every new session lands and builds without a new parse; a change of dbt's settings is parsed
-    again and builds the whole project; a failed update is reported and the next one goes on; SIGTERM ends it."""
-    watch = Watch(update_on_duckdb.env, config_dir, end=NEXT_SESSION)
+def test_watch_updates_every_interval_with_dbt_parsed_once_and_stops_on_sigterm(
+    update_on_duckdb, mirror, config_dir, tmp_path
+):
+    """One process: a new session lands and builds from the parse made at the start; a failed update is reported
+    and the next goes on; a change of a setting dbt sees is parsed again and builds the whole project; SIGTERM ends
+    it with 143."""
+    window = ["--start", str(SMALL_START), "--end", str(NEXT_SESSION)]
+    env = {**update_on_duckdb.env, "TBP_DOTENV": "", "LOG_LEVEL": "INFO"}
+    watch = WatchProcess(["--every", "1s", "--config-dir", str(config_dir), *window], env, REPO)
     try:
-        code, lines = watch.update()
-        assert code == 0 and "build: the whole project (first build)" in lines, lines
-        write_day_file(mirror, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
-        code, lines = watch.update_that_loads()
-        assert code == 0 and any(line.startswith("build: source:polygon+") for line in lines), lines
+        first = watch.next_update()
+        assert first.code == 0 and "build: the whole project (first build)" in first.lines, watch.tail()
+        day_file = write_day_file(tmp_path, NEXT_SESSION, [bar_line(ticker, NEXT_SESSION) for ticker in CONFIGURED])
+        new_session = mirror / day_file.relative_to(tmp_path)
+        replace_atomically(new_session, day_file.read_bytes())
+        landed = watch.update_where(Update.landed_files)
+        assert landed.code == 0 and any(line.startswith("build: source:polygon+") for line in landed.lines)
+        assert any("dbt builds from the project parsed beside it" in line for line in landed.lines), watch.tail()
 
         pipeline = config_dir / "pipeline.yml"
         settings = pipeline.read_text()
-        pipeline.write_text(settings + "  download_workers: [\n")
-        code, lines = watch.update()
-        assert code == 2 and any(line.startswith("error: ") and "pipeline.yml" in line for line in lines), lines
-        pipeline.write_text(settings.replace("TBP_LOOKBACK_DAYS:-10", "TBP_LOOKBACK_DAYS:-11"))
-        code, lines = watch.update()
-        assert code == 0 and "build: the whole project (project changed)" in lines, lines
-        assert watch.process.poll() is None
+        replace_atomically(pipeline, (settings + "  download_workers: [\n").encode())
+        broken = watch.update_where(lambda update: update.code != 0)
+        assert broken.code == 2 and any(line.startswith("error: ") and "pipeline.yml" in line for line in broken.lines)
+        replace_atomically(pipeline, settings.replace("TBP_LOOKBACK_DAYS:-10", "TBP_LOOKBACK_DAYS:-11").encode())
+        mended = watch.update_where(lambda update: update.code == 0)
+        assert "build: the whole project (project changed)" in mended.lines, watch.tail()
+        assert any("dbt builds from the project parsed beside it" in line for line in mended.lines), watch.tail()
     finally:
-        watch.process.terminate()
-        assert watch.process.wait(timeout=120) == 143, "".join(watch.output[-80:])
+        code = watch.stop()
+    assert code == 143 and "watch: stopped by SIGTERM" in watch.output, watch.tail()
+    assert not any("parses the project itself" in line for line in watch.output), watch.tail()
     assert facts(update_on_duckdb.env) == 12 * 42  # read once the watch is gone: DuckDB takes one process at a time
     dbt_log = (Path(update_on_duckdb.env["DBT_LOG_PATH"]) / "dbt.log").read_text()
     assert dbt_log.count("[dbt-parse_]: Performance info") == 2  # at the start, and for the changed setting

@@ -1,6 +1,7 @@
 """What `tbp-extract update` builds for each kind of change since the last good build."""
 
 import os
+import shutil
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -105,20 +106,40 @@ def test_a_parse_beside_the_extract_serves_only_the_project_it_read(make_config,
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("TBP_LOOKBACK_DAYS", raising=False)
     cfg = make_config()
-    parse = ProjectParse()
-    assert parse.manifest(project_marker(cfg, REPO)) is None  # not started: nothing to land
-    parse.start(cfg)
-    manifest = parse.manifest(project_marker(cfg, REPO))
-    assert "model.tickerbars.fct_daily_bars" in manifest.nodes
-    assert "TBP_LOOKBACK_DAYS" not in os.environ  # dbt's settings were set for the parse alone
-    assert parse.manifest("a project changed while the extract ran") is None
-    parse.start(cfg)
-    assert parse.manifest(project_marker(cfg, REPO)) is manifest  # the same project: not parsed again
+    with ProjectParse() as parse:
+        assert parse.manifest(project_marker(cfg, REPO)) is None  # not started: nothing to land
+        parse.start(cfg)
+        assert os.environ["TBP_LOOKBACK_DAYS"] == str(cfg.pipeline.lookback_days)  # dbt's settings, set here
+        manifest = parse.manifest(project_marker(cfg, REPO))
+        assert "model.tickerbars.fct_daily_bars" in manifest.nodes
+        assert parse.manifest("a project changed while the extract ran") is None
+        parse.start(cfg)
+        again = parse.manifest(project_marker(cfg, REPO))  # the same project: not parsed again, a copy for each build
+        assert again is not manifest and again.nodes.keys() == manifest.nodes.keys()
 
-    settings_changed = replace(cfg, pipeline=replace(cfg.pipeline, lookback_days=cfg.pipeline.lookback_days + 1))
-    parse.start(settings_changed)
-    again = parse.manifest(project_marker(settings_changed, REPO))
-    assert again is not None and again is not manifest
+        longer = replace(cfg, pipeline=replace(cfg.pipeline, lookback_days=cfg.pipeline.lookback_days + 1))
+        parse.start(longer)  # a setting dbt sees changed: parsed again, under it
+        assert os.environ["TBP_LOOKBACK_DAYS"] == str(longer.pipeline.lookback_days)
+        assert parse.manifest(project_marker(cfg, REPO)) is None
+        assert parse.manifest(project_marker(longer, REPO)) is not None
+    assert "TBP_LOOKBACK_DAYS" not in os.environ
+
+
+def test_the_project_marker_leaves_out_hidden_files_and_backups_and_reads_the_profile(
+    make_config, tmp_path, monkeypatch
+):
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "dbt_project", project / "dbt_project")
+    shutil.copy(REPO / "dbt_project.yml", project)
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path))
+    (tmp_path / "profiles.yml").write_text("tbp: {}\n")
+    cfg = make_config()
+    marker = project_marker(cfg, project)
+    (project / "dbt_project" / "models" / ".fct_daily_bars.sql.swp").write_text("editing")
+    (project / "dbt_project" / "models" / "notes.md~").write_text("a backup")
+    assert project_marker(cfg, project) == marker
+    (tmp_path / "profiles.yml").write_text("tbp: {target: other}\n")
+    assert project_marker(cfg, project) != marker
 
 
 class Config(SimpleNamespace):
