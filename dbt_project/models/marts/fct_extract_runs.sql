@@ -45,8 +45,7 @@ quarantine as (
     select
         run_id,
         'unparsable' as quarantine_reason
-    from {{ ref('stg_polygon__rejected_rows') }}
-    where ticker in (select traded_ticker from {{ ref('int_instruments__tickers') }})
+    from {{ ref('int_rejected_rows__configured') }}
 
 ),
 

@@ -9,11 +9,9 @@
 
 with
 
--- unparsable lines of the configured instruments, like the checked bars (landing keeps every ticker's)
 rejected as (
 
-    select * from {{ ref('stg_polygon__rejected_rows') }}
-    where ticker in (select traded_ticker from {{ ref('int_instruments__tickers') }})
+    select * from {{ ref('int_rejected_rows__configured') }}
 
 ),
 
