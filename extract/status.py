@@ -59,9 +59,9 @@ LAST_RUN_COLUMNS = (
 
 def warehouse_status(cfg: Config) -> WarehouseStatus:
     """The state, with an exit code for cron and monitors: 3 when the warehouse or its models are not there (or
-    cannot be opened); 1 when a day of a dataset's calendar has no file, a file is dated on a day off, a ticker's
-    coverage is under min_coverage_pct (an option contract's aside), a configured ticker has no bar at all, the
-    last run did not succeed, or a TimescaleDB job's last run failed."""
+    cannot be opened); 1 when a listed dataset has no landed file, a day of a dataset's calendar has no file, a file
+    is dated on a day off, a ticker's coverage is under min_coverage_pct (an option contract's aside), a configured
+    ticker has no bar at all, the last run did not succeed, or a TimescaleDB job's last run failed."""
     status = WarehouseStatus()
     if cfg.target == "duckdb" and not cfg.database.duckdb_path.is_file():
         return status.fail(3, f"no warehouse at {cfg.database.duckdb_path}: run `make extract` then `make build`")
@@ -118,6 +118,14 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
         }
         if status.last_run["outcome"] != "success":
             status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
+    if status.exit_code < 3:
+        # its calendar's days are expected from its first file on: with none, no day shows as missing
+        for dataset in sorted(d.name for d in cfg.pipeline.datasets if d.name not in status.landed_datasets):
+            status.fail(
+                1,
+                f"{dataset}: no file of it has landed: run the extract; if the source lists none, check that your "
+                "plan includes it, or take it out of datasets (TBP_DATASETS)",
+            )
     for dataset, days in status.missing_sessions.items():
         shown = ", ".join(str(day) for day in days[:5])
         more = f" and {len(days) - 5} more" if len(days) > 5 else ""

@@ -292,7 +292,9 @@ def test_a_configured_ticker_that_no_landed_file_holds_fails_status(
     make_config, config_dir, mini_mirror, base_env, run_dbt
 ):
     """A mistyped ticker got no bar at all, and every check passed: its coverage had nothing to measure. An option
-    contract that has not traded, and a ticker of a listed dataset with no file landed yet, are no such problem."""
+    contract that has not traded, and a ticker of a listed dataset with no file landed yet, are no such problem; a
+    listed dataset of which no file landed is one (the source has none: a plan without it, or a mistaken name), and
+    it passed every check too, since its calendar's days are expected from its first file on."""
     instruments = config_dir / "instruments.yml"
     added = "".join(
         f"  - {{ticker: '{ticker}', type: {kind}}}\n"
@@ -305,8 +307,14 @@ def test_a_configured_ticker_that_no_landed_file_holds_fails_status(
     run_dbt(["build"], base_env)
     status = warehouse_status(cfg)
     assert status.exit_code == 1
+    never_landed = (
+        "no file of it has landed: run the extract; if the source lists none, check that your plan includes it, or "
+        "take it out of datasets (TBP_DATASETS)"
+    )
     assert status.problems == [
-        f"APPL: no bar in any landed file of {PREFIX}: is it the provider's ticker? (else set active: false)"
+        f"us_indices/day_aggs_v1: {never_landed}",
+        f"us_options_opra/day_aggs_v1: {never_landed}",
+        f"APPL: no bar in any landed file of {PREFIX}: is it the provider's ticker? (else set active: false)",
     ]
 
 
