@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 from extract.config import Config
+from extract.datasets import Dataset
 from extract.errors import DamagedWarehouseError, WarehouseError
-from extract.run import open_warehouse
+from extract.run import open_warehouse, resolve_tickers
 from extract.timescale import job_stats
 
 
@@ -120,12 +121,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
             status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
     if status.exit_code < 3:
         # its calendar's days are expected from its first file on: with none, no day shows as missing
-        for dataset in sorted(d.name for d in cfg.pipeline.datasets if d.name not in status.landed_datasets):
-            status.fail(
-                1,
-                f"{dataset}: no file of it has landed: run the extract; if the source lists none, check that your "
-                "plan includes it, or take it out of datasets (TBP_DATASETS)",
-            )
+        for dataset in sorted((d for d in cfg.pipeline.datasets if d.name not in status.landed_datasets), key=lambda d: d.name):
+            status.fail(1, f"{dataset.name}: no file of it has landed: {_why_none_landed(cfg, dataset)}")
     for dataset, days in status.missing_sessions.items():
         shown = ", ".join(str(day) for day in days[:5])
         more = f" and {len(days) - 5} more" if len(days) > 5 else ""
@@ -154,6 +151,18 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
                 f"({ticker.sessions_missing} sessions missing)",
             )
     return status
+
+
+def _why_none_landed(cfg: Config, dataset: Dataset) -> str:
+    if resolve_tickers(cfg, (), None, dataset) == frozenset():
+        return (
+            "no configured instrument belongs to it and its land_scope is configured, so it is not listed; add one "
+            "to instruments.yml, or take it out of datasets (TBP_DATASETS)"
+        )
+    return (
+        "run the extract; if the source lists none, check that your plan includes it, or take it out of datasets "
+        "(TBP_DATASETS)"
+    )
 
 
 def _day_datasets_holding(cfg: Config, ticker: str, landed: list[str]) -> list[str]:

@@ -301,8 +301,8 @@ def test_a_configured_ticker_that_no_landed_file_holds_fails_status(
         for ticker, kind in (("APPL", "stock"), ("O:SPY250110C00480000", "option"), ("I:SPX", "index"))
     )
     instruments.write_text(instruments.read_text().replace("instruments:\n", "instruments:\n" + added, 1))
-    datasets = f"{PREFIX},us_options_opra/day_aggs_v1,us_indices/day_aggs_v1"
-    cfg = make_config(**base_env, TBP_SOURCE=str(mini_mirror), TBP_DATASETS=datasets)
+    datasets = f"{PREFIX},us_options_opra/day_aggs_v1,us_indices/day_aggs_v1,global_crypto/day_aggs_v1"
+    cfg = make_config(**base_env, TBP_SOURCE=str(mini_mirror), TBP_DATASETS=datasets, TBP_LAND_SCOPE="configured")
     run_extract(cfg, WINDOW)
     run_dbt(["build"], base_env)
     status = warehouse_status(cfg)
@@ -312,6 +312,9 @@ def test_a_configured_ticker_that_no_landed_file_holds_fails_status(
         "take it out of datasets (TBP_DATASETS)"
     )
     assert status.problems == [
+        "global_crypto/day_aggs_v1: no file of it has landed: no configured instrument belongs to it and its "
+        "land_scope is configured, so it is not listed; add one to instruments.yml, or take it out of datasets "
+        "(TBP_DATASETS)",
         f"us_indices/day_aggs_v1: {never_landed}",
         f"us_options_opra/day_aggs_v1: {never_landed}",
         f"APPL: no bar in any landed file of {PREFIX}: is it the provider's ticker? (else set active: false)",
