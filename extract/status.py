@@ -121,7 +121,8 @@ def warehouse_status(cfg: Config) -> WarehouseStatus:
             status.fail(1, f"the last run ended {status.last_run['outcome']}: {status.last_run['message'] or ''}")
     if status.exit_code < 3:
         # its calendar's days are expected from its first file on: with none, no day shows as missing
-        for dataset in sorted((d for d in cfg.pipeline.datasets if d.name not in status.landed_datasets), key=lambda d: d.name):
+        never_landed = [d for d in cfg.pipeline.datasets if d.name not in status.landed_datasets]
+        for dataset in sorted(never_landed, key=lambda d: d.name):
             status.fail(1, f"{dataset.name}: no file of it has landed: {_why_none_landed(cfg, dataset)}")
     for dataset, days in status.missing_sessions.items():
         shown = ", ".join(str(day) for day in days[:5])
