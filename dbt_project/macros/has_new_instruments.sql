@@ -10,13 +10,10 @@
     {% endif %}
     {% set read = adapter.get_relation(relation.database, relation.schema, tickers_read) %}
     {% set already = read if read is not none else '(select distinct ticker as traded_ticker from ' ~ relation ~ ')' %}
-    {#- only a ticker that a listed dataset landing in `landing_table` holds (by its prefix, as the extractor decides) -#}
+    {#- only a ticker that a listed dataset landing in `landing_table` holds -#}
     {% set new_tickers = run_query(
-        "select count(*) from " ~ ref('int_instruments__tickers') ~ " as tickers"
+        "select count(*) from (" ~ listed_tickers(landing_table) ~ ") as listed"
         ~ " where traded_ticker not in (select traded_ticker from " ~ already ~ " as already_read)"
-        ~ " and exists (select 1 from " ~ ref('stg_reference__datasets') ~ " as datasets"
-        ~ " where datasets.landing_table = '" ~ landing_table ~ "' and case when datasets.ticker_prefix = ''"
-        ~ " then tickers.traded_ticker not like '_:%' else tickers.traded_ticker like datasets.ticker_prefix || '%' end)"
     ) %}
     {{ return(new_tickers.columns[0].values()[0] > 0) }}
 {% endmacro %}

@@ -559,3 +559,40 @@ def hold_a_policy_running(env: dict[str, str], job_id: int, build: Callable[[], 
         result = built.result()
     wait_till(lambda: ("Running",) not in warehouse_rows(env, running), "the refresh policy did not end")
     return result
+
+
+def test_a_dataset_taken_out_takes_its_bars_out_until_it_is_listed_again(
+    target_env, make_config, config_dir, every_dataset_mirror, run_dbt, tmp_path
+):
+    """A dataset taken out of `datasets` takes its instruments' bars out of the marts, as the configuration's warning
+    says ("it gets no bars"), and listed again brings them back from landing: its bars stayed, frozen at the day it
+    was taken out, while nothing expected its days any more."""
+    stocks, taken_out = "us_stocks_sip/day_aggs_v1", "global_crypto/day_aggs_v1,us_stocks_sip/minute_aggs_v1"
+    configure_other_assets(config_dir)
+
+    def extract_and_build(datasets: str) -> dict[str, int]:
+        env = {**target_env, "TBP_DATASETS": datasets}
+        assert not run_extract(make_config(**env, TBP_SOURCE=str(every_dataset_mirror)), RunOptions(START, END)).failed
+        assert "ERROR=0" in run_dbt(["build"], env).stdout
+        return dict(
+            warehouse_rows(
+                env,
+                " union all ".join(
+                    f"select '{mart}', {count} from analytics.{mart} where ticker = '{ticker}'"
+                    for mart, count, ticker in (
+                        ("fct_daily_bars", "count(*)", "X:BTCUSD"),
+                        ("fct_daily_bars_adjusted", "count(*)", "X:BTCUSD"),
+                        ("fct_ticker_coverage", "sum(sessions_present)", "X:BTCUSD"),
+                        ("fct_minute_bars", "count(*)", "AAPL"),
+                        ("fct_minute_bars_1h", "count(*)", "AAPL"),
+                    )
+                ),
+            )
+        )
+
+    listed = extract_and_build(f"{stocks},{taken_out}")
+    assert listed["fct_daily_bars"] == listed["fct_daily_bars_adjusted"] == listed["fct_ticker_coverage"] == 12
+    assert listed["fct_minute_bars"] > listed["fct_minute_bars_1h"] > 0
+    assert extract_and_build(stocks) == dict.fromkeys(listed, 0)
+    assert warehouse_rows(target_env, "select count(*) from landing.day_aggs where ticker = 'X:BTCUSD'") == [(12,)]
+    assert extract_and_build(f"{stocks},{taken_out}") == listed

@@ -2,14 +2,15 @@
     The bars of the configured instruments from the current version of each day file, each checked.
     A re-published file (new ETag) replaces every row of its older version: delete+insert on source_key.
     Every ticker a configured instrument traded under is kept (int_instruments__tickers). A ticker that leaves the
-    configuration leaves this model too (post-hook), and a ticker this model has not read yet (see
-    int_day_aggs__tickers_read) makes the run re-read every file, so that it gets every file's rows.
+    configuration, or whose dataset is taken out of `datasets`, leaves this model too (post-hook); a ticker this
+    model has not read yet (see int_day_aggs__tickers_read) makes the run re-read every file, so that it gets every
+    file's rows.
     Incremental runs re-read exactly the files with a load newer than the rows held for them.
     quarantine_reason is null for a clean bar; otherwise the bar stays out of fct_daily_bars.
 -#}
 {{ config(
     unique_key='source_key',
-    post_hook="{{ remove_unconfigured_tickers(this) }}",
+    post_hook="{{ remove_unconfigured_bars(this, 'day_aggs') }}",
 ) }}
 
 with

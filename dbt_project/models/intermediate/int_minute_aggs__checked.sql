@@ -4,11 +4,12 @@
     regular session is 09:30 to 16:00 New York, to 13:00 on an early close). A re-published file replaces every
     row of its older version (delete+insert on source_key); incremental runs re-read the files with newer loads,
     and every file when a configured ticker was not read yet (int_minute_aggs__tickers_read): one configured
-    again finds its rows in landing already, and minute files landed whole (land_scope all) are never widened.
+    again finds its rows in landing already, and minute files landed whole (land_scope all) are never widened. The
+    minute dataset taken out of `datasets` takes its rows out of this model (post-hook) until it is listed again.
 -#}
 {{ config(
     unique_key='source_key',
-    post_hook="{{ remove_unconfigured_tickers(this) }}",
+    post_hook="{{ remove_unconfigured_bars(this, 'minute_aggs') }}",
 ) }}
 
 with
