@@ -91,6 +91,28 @@ def test_a_file_restored_to_an_earlier_version_counts_again(make_config, mini_mi
     assert warehouse_rows(env, LOADS_NOT_MATCHING_THEIR_ROWS) == []
 
 
+def test_a_file_republished_without_any_configured_ticker_takes_their_bars_out(
+    make_config, mini_mirror, target_env, run_dbt
+):
+    """A new version of a file with no row of a configured ticker replaces the old one: its bars leave the marts.
+    They stayed, from the superseded version, because delete+insert only replaces the files a run reads rows of."""
+    env = target_env
+    cfg = make_config(**env, TBP_SOURCE=str(mini_mirror))
+    day = SESSIONS[4]
+    run_extract(cfg, WINDOW)
+    run_dbt(["build"], env)
+    assert {ticker for ticker, trade_date in fact(env) if trade_date == day} == set(CONFIGURED)
+
+    write_day_file(mini_mirror, day, [bar_line("ZZZZ", day)])
+    assert run_extract(cfg, WINDOW).planned == {"changed": 1}
+    build = run_dbt(["build"], env, check=False)  # the session now has no bar of any configured ticker
+    assert "FAIL 12 at_least_fct_ticker_coverage" in build.stdout
+    assert [key for key in fact(env) if key[1] == day] == []
+    assert warehouse_rows(env, "select count(*) from analytics_intermediate.int_day_aggs__checked") == [
+        (len(CONFIGURED) * (len(SESSIONS) - 1),)
+    ]
+
+
 def test_a_ticker_removed_then_added_back_gets_the_files_loaded_while_it_was_away(
     make_config, mini_mirror, target_env, config_dir, run_dbt
 ):

@@ -10,7 +10,10 @@
 -#}
 {{ config(
     unique_key='source_key',
-    post_hook="{{ remove_unconfigured_bars(this, 'day_aggs') }}",
+    post_hook=[
+        "{{ remove_unconfigured_bars(this, 'day_aggs') }}",
+        "{{ remove_superseded_rows(this) }}",
+    ],
 ) }}
 
 with

@@ -9,7 +9,10 @@
 -#}
 {{ config(
     unique_key='source_key',
-    post_hook="{{ remove_unconfigured_bars(this, 'minute_aggs') }}",
+    post_hook=[
+        "{{ remove_unconfigured_bars(this, 'minute_aggs') }}",
+        "{{ remove_superseded_rows(this) }}",
+    ],
 ) }}
 
 with
