@@ -145,7 +145,7 @@ def table(name: str, lake: str = "lake", storage_options: dict | None = None) ->
 
 
 def bars(
-    tickers: Iterable[str] | None = None,
+    tickers: str | Iterable[str] | None = None,
     start: date | str | None = None,
     end: date | str | None = None,
     lake: str = "lake",
@@ -154,11 +154,12 @@ def bars(
     frequency: str = "day",
     output: str = "polars",
 ):
-    """Bars sorted by ticker and time, as a polars DataFrame (output="pandas": a pandas one). frequency "day": as
-    traded (fct_daily_bars), or with adjusted=True split-adjusted OHLC and volume with the total-return
-    adjusted_close (fct_daily_bars_adjusted); "minute", "5min", "1h" and "regular_session" (daily bars of the
-    regular session) come from the minute bars, unadjusted. start and end are session dates. Only the partitions
-    (years, months) between start and end are opened, and row groups outside the tickers and dates are skipped."""
+    """Bars of `tickers` (one ticker, or several; None: every one) sorted by ticker and time, as a polars DataFrame
+    (output="pandas": a pandas one). frequency "day": as traded (fct_daily_bars), or with adjusted=True
+    split-adjusted OHLC and volume with the total-return adjusted_close (fct_daily_bars_adjusted); "minute", "5min",
+    "1h" and "regular_session" (daily bars of the regular session) come from the minute bars, unadjusted. start and
+    end are session dates. Only the partitions (years, months) between start and end are opened, and row groups
+    outside the tickers and dates are skipped."""
     if frequency not in FREQUENCIES:
         raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, not {frequency!r}")
     if output not in OUTPUTS:
@@ -169,6 +170,8 @@ def bars(
     start = None if start is None else date.fromisoformat(str(start))
     end = None if end is None else date.fromisoformat(str(end))
     frame = _scan(_store(lake, storage_options), "fct_daily_bars_adjusted" if adjusted else name, start, end)
+    if isinstance(tickers, str):
+        tickers = [tickers]
     if tickers is not None:
         frame = frame.filter(pl.col("ticker").is_in(list(tickers)))
     if start is not None:

@@ -75,3 +75,9 @@ def test_bad_arguments_are_one_line_errors(arguments, message):
 def test_a_table_the_lake_lacks_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"no table fct_daily_bars in the lake {tmp_path}"):
         tickerbars.bars(lake=str(tmp_path))
+
+
+def test_one_ticker_may_be_given_as_a_string(tmp_path):
+    """bars("AAPL") gave no rows: the string was read as the tickers "A", "A", "P", "L"."""
+    write_bars(tmp_path, f"{DAY}/year=2024", [date(2024, 1, 2)])
+    assert tickerbars.bars("MSFT", lake=str(tmp_path)).rows() == [("MSFT", date(2024, 1, 2), 10.0)]
