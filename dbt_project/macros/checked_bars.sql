@@ -116,9 +116,11 @@ inner join periods
 {#-
     One bar per active instrument and `time_column` from `bars` (a bars_under_instruments model): the newest load
     wins. Incremental: the rows loaded since the newest load minus the lookback, plus the whole history of a
-    traded ticker new to the table.
+    traded ticker new to the table (a ticker or dataset configured again: its rows keep their old loads) and of each
+    instrument whose periods changed since the last build (`periods_built`, see instruments_to_reread).
 -#}
-{% macro newest_instrument_bars(bars, time_column, columns) %}
+{% macro newest_instrument_bars(bars, time_column, columns, periods_built) %}
+{% set reread = instruments_to_reread(periods_built) %}
 with
 
 bars as (
@@ -145,6 +147,7 @@ candidates as (
         where
             bars.loaded_at >= {{ lookback_floor(this) }}
             or bars.traded_ticker not in (select distinct traded_ticker from {{ this }})
+            or {{ reread }}
     {% endif %}
 
 ),

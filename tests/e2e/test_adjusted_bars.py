@@ -348,6 +348,46 @@ def test_previous_tickers_in_instruments_yml_work_without_the_api(make_config, c
     assert rows == [(day, "FB" if day < CHANGE_DAY else "META") for day in SESSIONS]
 
 
+def test_an_instrument_renamed_later_or_given_its_figi_later_keeps_its_whole_history(
+    make_config, config_dir, target_env, run_dbt, tmp_path, httpserver
+):
+    """An instrument renamed as the docs say (FB becomes META, previous_tickers: [FB]) after its FB bars were built,
+    and an instrument whose FIGI arrives later: every bar is re-read under its instrument, with the new
+    instrument_id. FB's bars older than the lookback were lost, and old bars kept the old instrument_id."""
+    mirror, provider = tmp_path / "mirror", ProviderApi(API_KEY)
+    for day in SESSIONS:
+        traded = "FB" if day < CHANGE_DAY else "META"
+        write_day_file(mirror, day, [bar_line(t, day) for t in CONFIGURED if t != "META"] + [bar_line(traded, day)])
+    instruments = config_dir / "instruments.yml"
+    configured = instruments.read_text()
+    env = target_env
+    dbt_env = {**env, "TBP_LOOKBACK_DAYS": "0"}  # dbt's lookback: every earlier load is out of it, as days later
+    instruments.write_text(configured.replace("ticker: META,", "ticker: FB,").replace("META]", "FB]"))
+    run_extract(make_config(**env, TBP_SOURCE=str(mirror)), RunOptions(SESSIONS[0], date(2024, 1, 5)))
+    run_dbt(["build"], dbt_env)
+
+    with_previous = yaml.safe_load(configured)
+    for instrument in with_previous["instruments"]:
+        if instrument["ticker"] == "META":
+            instrument["previous_tickers"] = ["FB"]
+    instruments.write_text(yaml.safe_dump(with_previous))
+    run_extract(make_config(**env, TBP_SOURCE=str(mirror)), WINDOW)
+    run_dbt(["build"], dbt_env)
+    rows = warehouse_rows(
+        env,
+        "select trade_date, traded_ticker, instrument_id from analytics.fct_daily_bars "
+        "where ticker = 'META' order by 1",
+    )
+    assert rows == [(day, "FB" if day < CHANGE_DAY else "META", "META") for day in SESSIONS]
+
+    provider.overviews["AAPL"] = {"ticker": "AAPL", "composite_figi": "BBG000B9XRY4"}
+    cfg = make_config(**env, TBP_SOURCE=str(mirror), **provider.serve(httpserver))
+    assert run_reference(cfg).exit_code == 0
+    run_dbt(["build"], dbt_env)
+    ids = "select instrument_id, count(*) from analytics.fct_daily_bars where ticker = 'AAPL' group by 1"
+    assert warehouse_rows(env, ids) == [("BBG000B9XRY4", len(SESSIONS))]
+
+
 def test_the_demo_data_adjusts_nvda_without_a_jump_at_its_split(make_config, target_env, run_dbt, tmp_path):
     base_env = target_env
     from extract.demo import DemoSpec, write_demo_mirror

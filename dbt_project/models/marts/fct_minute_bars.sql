@@ -1,9 +1,11 @@
 {#-
     One clean minute bar per active configured instrument and minute, under the instrument's configured ticker,
     with the part of the day it trades in. Incremental like fct_daily_bars: rows loaded since the newest load minus
-    the lookback, plus the whole history of a ticker new to the table; the post-hook removes bars nothing supports
-    any more. On TimescaleDB a hypertable on bar_start (minute_chunk_interval), compressed by ticker, with continuous
-    aggregates of its 5-minute, 1-hour and regular-session daily bars.
+    the lookback, plus the whole history of a ticker new to the table and of each instrument whose periods changed
+    (int_minute_bars__periods_built);
+    the post-hook removes bars nothing supports any more. On TimescaleDB a hypertable on bar_start
+    (minute_chunk_interval), compressed by ticker, with continuous aggregates of its 5-minute, 1-hour and
+    regular-session daily bars.
 -#}
 {{ config(
     materialized='incremental',
@@ -27,4 +29,4 @@
 {{ newest_instrument_bars('int_minute_bars__by_instrument', 'bar_start', [
     'bar_start', 'window_start_ns', 'trade_date', 'market_session', 'open', 'high', 'low', 'close', 'volume',
     'transactions', 'instrument_id', 'traded_ticker', 'source_key', 'source_etag', 'loaded_at', 'run_id',
-]) }}
+], 'int_minute_bars__periods_built') }}
